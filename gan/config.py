@@ -1,0 +1,117 @@
+"""Configuration dataclasses.
+
+`ModelConfig` is what `config.json` holds next to the weights: it is everything needed to
+rebuild the generator. `TrainConfig` is the whole training run; it is saved in checkpoints.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    z_dim: int = 64           # size of the Gaussian latent z
+    num_classes: int = 10     # digits 0-9
+    img_size: int = 28        # MNIST is 28x28 ...
+    img_channels: int = 1     # ... and grey
+    embed_dim: int = 32       # class embedding concatenated to z in G
+    g_width: int = 64         # G channels at 14x14; 2*g_width at 7x7
+    d_width: int = 64         # D channels at 14x14; 2*d_width at 7x7
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"ModelConfig.{f.name} must be a positive int, got {value!r}")
+        if self.img_size != 28:
+            raise ValueError(f"only img_size=28 is supported, got {self.img_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        if not isinstance(data, dict):
+            raise ValueError("model config must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {unknown} (known: {sorted(known)})")
+        return cls(**data)
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    # data
+    data_dir: str | None = None      # folder with the MNIST IDX files; None = env var or download
+    download: bool = True            # allow torchvision to download MNIST if no IDX files found
+    synthetic_size: int = 0          # > 0: train on that many synthetic images (tests, smoke runs)
+    # run
+    run_dir: str = "runs/mnist"      # checkpoints, grids, curves, log
+    export_dir: str | None = "weights"  # where the EMA generator goes at the end; None = nowhere
+    steps: int = 6000                # optimisation steps (one D step + one G step each)
+    batch_size: int = 64             # per process
+    seed: int = 0                    # seeds init, data order and training noise
+    device: str = "auto"             # auto = cuda, then mps, then cpu
+    threads: int = 0                 # CPU intra-op threads; 0 = one per physical core
+    # optimisation (DCGAN-style Adam)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    aux_weight: float = 1.0          # weight of the auxiliary class loss (AC-GAN term)
+    ema_beta: float = 0.999          # EMA decay of G's weights, ramped up early in the run
+    bf16: bool = True                # bf16 autocast on CUDA (ignored elsewhere)
+    compile: bool = False            # torch.compile the training step's modules
+    # bookkeeping
+    log_every: int = 50              # loss history / progress bar refresh
+    sample_every: int = 500          # fixed-noise grid PNG (+ GIF frame)
+    metrics_every: int = 1000        # quick class accuracy / Frechet distance; 0 = off
+    metrics_samples: int = 1000      # samples per periodic metric (spread over the digits)
+    ckpt_every: int = 1000           # checkpoint period (also written on SIGINT/SIGTERM)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = ModelConfig.from_dict(self.model)
+        positive = ["steps", "batch_size", "log_every", "sample_every", "ckpt_every",
+                    "metrics_samples"]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ["metrics_every", "threads", "seed", "synthetic_size"]:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ["lr_g", "lr_d"]:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ["beta1", "beta2", "ema_beta"]:
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.aux_weight >= 0:
+            raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        data = dict(data)
+        data["model"] = ModelConfig.from_dict(data.get("model", {}))
+        return cls(**data)
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """The trailing `# comment` of each field in a dataclass's source: one place documents
+    a default, and the CLI's --help reuses it."""
+    import inspect
+    import re
+
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        match = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
+        if match:
+            comments[match.group(1)] = match.group(2).strip()
+    return comments

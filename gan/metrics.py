@@ -1,0 +1,170 @@
+"""Quality metrics as small named functions, all in the feature space of our own classifier.
+
+- class accuracy: does the classifier see the digit that was asked for?
+- Frechet distance: Gaussian fit of classifier features, samples vs real (the FID recipe,
+  with an MNIST classifier in place of Inception, so numbers are not comparable to FID).
+- coverage (Naeem et al. 2020): share of real images whose k-NN ball holds a sample.
+- diversity ratio: mean pairwise feature distance within a class, samples / real.
+- nearest neighbours in pixel space: memorisation check against the training set.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from .sampling import from_uint8
+
+CLASSIFIER_PATH = Path(__file__).parent / "assets" / "mnist_classifier.safetensors"
+
+
+class DigitClassifier(nn.Module):
+    """A small CNN (about 99% MNIST test accuracy) whose 128-d penultimate layer is the
+    feature space for the Frechet distance and coverage."""
+
+    feature_dim = 128
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc = nn.Linear(64 * 7 * 7, self.feature_dim)
+        self.head = nn.Linear(self.feature_dim, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return F.relu(self.fc(x.flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def load_classifier(path: str | Path = CLASSIFIER_PATH, *, device: str | torch.device = "cpu") -> DigitClassifier:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"classifier weights {path} not found; make them with "
+                                "`python -m gan.classifier --data-dir DIR`")
+    model = DigitClassifier()
+    model.load_state_dict(load_file(str(path)), strict=True)
+    return model.eval().requires_grad_(False).to(device)
+
+
+def save_classifier(model: DigitClassifier, path: str | Path, *, metadata: dict[str, str]) -> None:
+    from .weights import atomic_write_bytes  # local: keeps metrics free of a weights import cycle
+    from safetensors.torch import save as save_bytes
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, save_bytes(tensors, metadata=metadata))
+
+
+def _batches(images: torch.Tensor, batch_size: int):
+    for start in range(0, len(images), batch_size):
+        yield images[start: start + batch_size]
+
+
+@torch.inference_mode()
+def classifier_outputs(classifier: DigitClassifier, images: torch.Tensor, *,
+                       batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images (N, 28, 28) -> (features (N, 128) float64, predicted labels (N,))."""
+    device = next(classifier.parameters()).device
+    feats, preds = [], []
+    for batch in _batches(images, batch_size):
+        x = from_uint8(batch).unsqueeze(1).to(device)
+        h = classifier.features(x)
+        feats.append(h.double().cpu())
+        preds.append(classifier.head(h).argmax(1).cpu())
+    return torch.cat(feats), torch.cat(preds)
+
+
+def class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> tuple[float, list[float]]:
+    """Overall accuracy and accuracy per class (NaN for a class with no samples)."""
+    correct = (predicted == labels).double()
+    per_class = [float(correct[labels == c].mean()) if (labels == c).any() else float("nan")
+                 for c in range(num_classes)]
+    return float(correct.mean()), per_class
+
+
+def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), in float64."""
+    a, b = feats_a.double().numpy(), feats_b.double().numpy()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    vals, vecs = np.linalg.eigh(cov_a)
+    sqrt_a = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    middle = sqrt_a @ cov_b @ sqrt_a
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
+
+
+def _kth_neighbour_radius(feats: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
+    radii = []
+    for start in range(0, len(feats), chunk):
+        d = torch.cdist(feats[start: start + chunk], feats)
+        radii.append(d.kthvalue(k + 1, dim=1).values)  # +1: the point itself is at 0
+    return torch.cat(radii)
+
+
+def coverage(real_feats: torch.Tensor, fake_feats: torch.Tensor, *, k: int = 5, chunk: int = 2048) -> float:
+    """Share of real points with at least one fake inside their k-NN ball (1.0 = all modes hit)."""
+    real, fake = real_feats.float(), fake_feats.float()
+    radii = _kth_neighbour_radius(real, k, chunk)
+    covered = []
+    for start in range(0, len(real), chunk):
+        nearest_fake = torch.cdist(real[start: start + chunk], fake).min(dim=1).values
+        covered.append(nearest_fake < radii[start: start + chunk])
+    return float(torch.cat(covered).float().mean())
+
+
+def mean_pairwise_distance(feats: torch.Tensor, max_points: int = 1000) -> float:
+    feats = feats[:max_points].float()
+    n = len(feats)
+    if n < 2:
+        return float("nan")
+    return float(torch.cdist(feats, feats).sum() / (n * (n - 1)))
+
+
+def diversity_ratios(real_feats: torch.Tensor, real_labels: torch.Tensor, fake_feats: torch.Tensor,
+                     fake_labels: torch.Tensor, num_classes: int = 10) -> list[float]:
+    """Per class: mean pairwise distance of samples / that of real images. ~1 is healthy;
+    near 0 means that class collapsed to a few images."""
+    return [mean_pairwise_distance(fake_feats[fake_labels == c]) /
+            mean_pairwise_distance(real_feats[real_labels == c]) for c in range(num_classes)]
+
+
+@torch.inference_mode()
+def nearest_neighbours(queries: torch.Tensor, references: torch.Tensor, *,
+                       chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """For uint8 query images, the index of and RMS pixel distance (0-1 scale) to the nearest
+    reference image."""
+    refs = references.flatten(1).float() / 255
+    indices, distances = [], []
+    for batch in _batches(queries, chunk):
+        d = torch.cdist(batch.flatten(1).float() / 255, refs)
+        best = d.min(dim=1)
+        indices.append(best.indices)
+        distances.append(best.values / refs.shape[1] ** 0.5)
+    return torch.cat(indices), torch.cat(distances)
+
+
+def conditional_failure_warnings(accuracy: float, per_class: list[float],
+                                 diversity: list[float] | None = None) -> list[str]:
+    """The classic conditional-GAN failures, in words: label ignored, a class collapsed."""
+    warnings = []
+    if accuracy < 0.3:
+        warnings.append(f"class accuracy {accuracy:.1%} is near chance (10%): the generator "
+                        "seems to ignore the class label")
+    weak = [c for c, acc in enumerate(per_class) if acc < 0.5]
+    if weak and accuracy >= 0.3:
+        warnings.append(f"digits {weak} are recognised in under 50% of samples: those classes "
+                        "may have collapsed into others")
+    if diversity is not None:
+        collapsed = [c for c, ratio in enumerate(diversity) if ratio < 0.3]
+        if collapsed:
+            warnings.append(f"digits {collapsed} have under 30% of the real feature diversity: "
+                            "mode collapse within those classes")
+    return warnings

@@ -1,0 +1,129 @@
+"""Class-conditional generator and discriminator for 28x28 digits.
+
+G: [z, embed(class)] -> Linear -> 7x7 -> ConvT -> 14x14 -> ConvT -> 28x28, tanh.
+D: conv 14x14 -> conv 7x7 -> flat features h, then three heads on h:
+   adversarial logit  psi(h) + <embed(y), h>   (projection discriminator, Miyato & Koyama 2018)
+   class logits       aux(h)                     (auxiliary classifier, AC-GAN)
+All of D but the auxiliary head is spectrally normalised.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+from .config import ModelConfig
+from .sampling import (interpolation_path, latents_from_seeds, to_uint8, validate_digits,
+                       validate_truncation)
+
+
+class Generator(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c, w = config, config.g_width
+        # A bias-free linear map of a (soft) one-hot vector is an embedding table that can
+        # also be fed mixtures of classes: that is what the digit-to-digit morph uses.
+        self.embed = nn.Linear(c.num_classes, c.embed_dim, bias=False)
+        self.fc = nn.Linear(c.z_dim + c.embed_dim, 2 * w * 7 * 7, bias=False)
+        self.bn0 = nn.BatchNorm2d(2 * w)
+        self.up1 = nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
+        self.up2 = nn.ConvTranspose2d(w, c.img_channels, 4, stride=2, padding=1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # DCGAN initialisation: N(0, 0.02) weights, BN gains around 1.
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+        nn.init.normal_(self.embed.weight, 0.0, 1.0)  # unit-scale like z
+
+    @property
+    def z_dim(self) -> int:
+        return self.config.z_dim
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return self.fc.weight.device
+
+    def synthesize(self, z: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+        """(N, z_dim) latents and (N, num_classes) class mixtures -> (N, 1, 28, 28) in [-1, 1]."""
+        h = torch.cat([z, self.embed(class_weights)], dim=1)
+        h = self.fc(h).view(-1, 2 * self.config.g_width, 7, 7)
+        h = F.relu(self.bn0(h))
+        h = F.relu(self.bn1(self.up1(h)))
+        return torch.tanh(self.up2(h))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        one_hot = F.one_hot(labels, self.config.num_classes).to(z.dtype)
+        return self.synthesize(z, one_hot)
+
+    @torch.inference_mode()
+    def generate(self, digits: Sequence[int], seeds: Sequence[int], *,
+                 truncation_psi: float = 1.0) -> torch.Tensor:
+        """One image per (digit, seed) pair -> uint8 tensor (N, 28, 28) on the CPU.
+
+        The same seed gives the same latent on every device (see `latents_from_seeds`);
+        truncation_psi < 1 pulls the latent toward the mean for cleaner, less varied digits.
+        """
+        digits, seeds = list(digits), list(seeds)
+        if len(digits) != len(seeds):
+            raise ValueError(f"digits and seeds must have equal length, got {len(digits)} "
+                             f"and {len(seeds)}")
+        validate_digits(digits, self.config.num_classes)
+        psi = validate_truncation(truncation_psi)
+        z = latents_from_seeds(seeds, self.config.z_dim, device=self.device) * psi
+        labels = torch.tensor(digits, dtype=torch.long, device=self.device)
+        return to_uint8(self(z, labels))[:, 0].cpu()
+
+    @torch.inference_mode()
+    def render(self, z: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+        """Latents and class mixtures (any device) -> uint8 tensor (N, 28, 28) on the CPU."""
+        images = self.synthesize(z.to(self.device), class_weights.to(self.device))
+        return to_uint8(images)[:, 0].cpu()
+
+    def interpolate(self, *, digit_a: int, seed_a: int, digit_b: int, seed_b: int, steps: int,
+                    method: str = "slerp", truncation_psi: float = 1.0) -> torch.Tensor:
+        """Frames from (digit_a, seed_a) to (digit_b, seed_b): uint8 (steps, 28, 28)."""
+        z, classes = interpolation_path(
+            digit_a=digit_a, seed_a=seed_a, digit_b=digit_b, seed_b=seed_b, steps=steps,
+            z_dim=self.config.z_dim, num_classes=self.config.num_classes, method=method,
+            truncation_psi=truncation_psi)
+        return self.render(z, classes)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c, w = config, config.d_width
+        self.conv1 = spectral_norm(nn.Conv2d(c.img_channels, w, 4, stride=2, padding=1))
+        self.conv2 = spectral_norm(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1))
+        features = 2 * w * 7 * 7
+        self.adv = spectral_norm(nn.Linear(features, 1))
+        self.embed = spectral_norm(nn.Embedding(c.num_classes, features))
+        self.aux = nn.Linear(features, c.num_classes)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (real/fake logits (N,), class logits (N, num_classes))."""
+        h = F.leaky_relu(self.conv1(images), 0.2)
+        h = F.leaky_relu(self.conv2(h), 0.2).flatten(1)
+        logits = self.adv(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)
+        return logits, self.aux(h)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,120 @@
+"""Latents and latent-space walks: seeds -> z, truncation, lerp/slerp, class morphs.
+
+Everything here is model-agnostic and validated, so the CLI, the app and the tests share
+one set of rules and one set of error messages.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+MAX_SEED = 2**32 - 1
+MAX_TRUNCATION = 1.0
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass in Python, but True is no seed or digit.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_seed(seed: object) -> int:
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
+    return seed
+
+
+def validate_digits(digits: Sequence[object], num_classes: int = 10) -> list[int]:
+    for digit in digits:
+        if not _is_int(digit) or not 0 <= digit < num_classes:
+            raise ValueError(f"digit must be an integer in 0..{num_classes - 1}, got {digit!r}")
+    return list(digits)
+
+
+def validate_truncation(psi: object) -> float:
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not math.isfinite(psi) \
+            or not 0.0 <= psi <= MAX_TRUNCATION:
+        raise ValueError(f"truncation_psi must be a number in 0..{MAX_TRUNCATION}, got {psi!r}")
+    return float(psi)
+
+
+def latents_from_seeds(seeds: Sequence[int], z_dim: int, *,
+                       device: torch.device | str = "cpu") -> torch.Tensor:
+    """One N(0, I) latent per seed, drawn on the CPU with a private generator, then moved.
+
+    Drawing on the CPU makes a seed mean the same latent on every device; a private
+    `torch.Generator` leaves the global RNG alone, so concurrent requests cannot disturb
+    each other.
+    """
+    rng = torch.Generator(device="cpu")
+    rows = []
+    for seed in seeds:
+        rng.manual_seed(validate_seed(seed))
+        rows.append(torch.randn(z_dim, generator=rng))
+    if not rows:
+        return torch.empty(0, z_dim, device=device)
+    return torch.stack(rows).to(device)
+
+
+def latent_from_seed(seed: int, z_dim: int, *, device: torch.device | str = "cpu") -> torch.Tensor:
+    return latents_from_seeds([seed], z_dim, device=device)[0]
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, *, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation along the last dimension.
+
+    Gaussian latents live near a sphere of radius sqrt(z_dim); lerp cuts through the
+    low-norm interior (washed-out midpoints), slerp stays on the arc. The norm is
+    interpolated linearly, so unequal-norm endpoints are handled. Falls back to lerp when
+    the vectors are (anti)parallel and the arc is undefined.
+    """
+    t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
+    if t.dim() > 0:
+        t = t.unsqueeze(-1)
+    a_norm, b_norm = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
+    a_unit, b_unit = a / a_norm.clamp_min(eps), b / b_norm.clamp_min(eps)
+    cos = (a_unit * b_unit).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.acos(cos)
+    sin = torch.sin(omega)
+    arc = (torch.sin((1 - t) * omega) * a_unit + torch.sin(t * omega) * b_unit) / sin.clamp_min(eps)
+    direction = torch.where(sin > 1e-4, arc, lerp(a_unit, b_unit, t))
+    return direction * lerp(a_norm, b_norm, t)
+
+
+INTERPOLATIONS = {"lerp": lerp, "slerp": slerp}
+
+
+def interpolation_path(*, digit_a: int, seed_a: int, digit_b: int, seed_b: int, steps: int,
+                       z_dim: int, num_classes: int = 10, method: str = "slerp",
+                       truncation_psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents (steps, z_dim) and class mixtures (steps, num_classes) from A to B inclusive.
+
+    The class conditioning is interpolated linearly between the two one-hot vectors, so a 3
+    can morph into an 8 while z walks from seed A's latent to seed B's.
+    """
+    validate_digits([digit_a, digit_b], num_classes)
+    if not _is_int(steps) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    if method not in INTERPOLATIONS:
+        raise ValueError(f"method must be one of {sorted(INTERPOLATIONS)}, got {method!r}")
+    psi = validate_truncation(truncation_psi)
+    z_a, z_b = latents_from_seeds([seed_a, seed_b], z_dim)
+    t = torch.linspace(0.0, 1.0, steps)
+    z = INTERPOLATIONS[method](z_a.expand(steps, -1), z_b.expand(steps, -1), t) * psi
+    eye = torch.eye(num_classes)
+    classes = lerp(eye[digit_a].expand(steps, -1), eye[digit_b].expand(steps, -1), t.unsqueeze(1))
+    return z, classes
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 with 0 = background, 255 = ink (MNIST's convention)."""
+    return ((images.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 127.5 - 1.0

@@ -1,0 +1,179 @@
+"""Generator weights on disk: `config.json` + `model.safetensors` (the Hugging Face layout).
+
+Writes are atomic (temp file, fsync, rename) so a running app never reads half a file.
+The config is also stored inside the safetensors header, so a reader that catches the
+folder between the two renames sees a mismatch and refuses, instead of loading a model
+with the wrong config. Loading never unpickles anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import ModelConfig
+from .models import Generator
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+ARCHITECTURE = "DigitGAN-Generator"
+FORMAT_VERSION = 1
+TRAIN_COMMAND = "python train.py --data-dir DIR"
+
+
+class WeightsError(ValueError):
+    """The weights folder is missing, incomplete, corrupt or does not match its config."""
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _make_temp(folder: Path, name: str) -> tuple[int, str]:
+    """A temp file beside the target (same file system, so the rename is atomic), with the
+    permissions a plain open() would give instead of mkstemp's owner-only 0600."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    return fd, tmp
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _make_temp(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _config_json(config: ModelConfig) -> dict[str, Any]:
+    return {"architecture": ARCHITECTURE, "format_version": FORMAT_VERSION, **config.to_dict()}
+
+
+def save_generator(generator: Generator, folder: str | os.PathLike) -> Path:
+    """Write `generator` (its weights and config) to `folder`, atomically file by file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = _config_json(generator.config)
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous()
+               for k, v in generator.state_dict().items()}
+    fd, tmp = _make_temp(folder, WEIGHTS_NAME)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"config": json.dumps(config, sort_keys=True)})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / WEIGHTS_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_json(folder / CONFIG_NAME, config)
+    return folder
+
+
+def read_config(folder: str | os.PathLike) -> ModelConfig:
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise WeightsError(f"{path} not found. Train a generator first: {TRAIN_COMMAND} "
+                           f"(it writes {CONFIG_NAME} and {WEIGHTS_NAME} to weights/).")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: not valid JSON ({exc})") from exc
+    return _parse_config(data, str(path))
+
+
+def _parse_config(data: Any, where: str) -> ModelConfig:
+    if not isinstance(data, dict):
+        raise WeightsError(f"{where}: expected a JSON object")
+    data = dict(data)
+    arch, version = data.pop("architecture", None), data.pop("format_version", None)
+    if arch != ARCHITECTURE or version != FORMAT_VERSION:
+        raise WeightsError(f"{where}: expected architecture {ARCHITECTURE!r} format_version "
+                           f"{FORMAT_VERSION}, got {arch!r} {version!r}")
+    try:
+        return ModelConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{where}: invalid model config: {exc}") from exc
+
+
+def weights_fingerprint(folder: str | os.PathLike, length: int = 12) -> str:
+    """Short sha256 of model.safetensors: names exactly which weights made an image."""
+    digest = hashlib.sha256()
+    with open(Path(folder) / WEIGHTS_NAME, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:length]
+
+
+def load_generator(folder: str | os.PathLike = "weights", *,
+                   device: torch.device | str = "cpu") -> Generator:
+    """Build the generator from `config.json`, load `model.safetensors` strictly, validate.
+
+    Returns it in eval mode, without gradients, on `device`. Raises `WeightsError` with a
+    message that names the problem for anything missing, corrupt or mismatched.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"weights folder {folder} does not exist. Train a generator first: "
+                           f"{TRAIN_COMMAND} --export-dir {folder}")
+    config = read_config(folder)
+    path = folder / WEIGHTS_NAME
+    if not path.is_file():
+        raise WeightsError(f"{path} not found next to {CONFIG_NAME}")
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a valid safetensors file ({exc})") from exc
+    if "config" in metadata:
+        try:
+            embedded = _parse_config(json.loads(metadata["config"]), f"{path} (header)")
+        except json.JSONDecodeError as exc:
+            raise WeightsError(f"{path}: config in the header is not JSON") from exc
+        if embedded != config:
+            raise WeightsError(f"{path} was written for a different config than {CONFIG_NAME} "
+                               "(is a new model being written right now? try again)")
+
+    generator = Generator(config)
+    expected = generator.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(f"{path} does not match {CONFIG_NAME}: missing {missing}, "
+                           f"unexpected {unexpected}")
+    for name, tensor in tensors.items():
+        want = expected[name]
+        if tensor.shape != want.shape or tensor.dtype != want.dtype:
+            raise WeightsError(f"{path}: {name} has shape {tuple(tensor.shape)} {tensor.dtype}, "
+                               f"config needs {tuple(want.shape)} {want.dtype}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f"{path}: {name} contains NaN or inf")
+    generator.load_state_dict(tensors, strict=True)
+    generator.requires_grad_(False)
+    return generator.eval().to(device)

@@ -1,0 +1,107 @@
+"""Train DigitGAN: a thin CLI over gan.training.
+
+    python train.py --data-dir DIR                      # train from scratch, export to weights/
+    python train.py --resume runs/mnist                 # continue a run from its checkpoint
+    python train.py --resume runs/mnist --steps 9000    # ... and train it for longer
+    python train.py --export runs/mnist                 # export a checkpoint's EMA generator
+    torchrun --nproc_per_node=4 train.py --data-dir DIR # DistributedDataParallel
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+
+from gan.config import ModelConfig, TrainConfig, field_comments
+from gan.data import MnistNotFound
+
+
+def _add_fields(parser: argparse.ArgumentParser, cls: type, skip: set[str]) -> None:
+    comments, defaults = field_comments(cls), cls()
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        help_text = f"{comments.get(f.name, '')} (default: {default})"
+        # SUPPRESS: only flags the user gave override a resumed run's saved config.
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=help_text)
+        else:
+            kind = type(default) if default is not None else str
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text,
+                                metavar=f.name.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    parser.add_argument("--export", metavar="RUN_DIR",
+                        help="only export RUN_DIR's EMA generator to --export-dir, then exit")
+    parser.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the full evaluation (gan.evaluate) on the exported weights (default: on)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    _add_fields(parser.add_argument_group("training"), TrainConfig, skip={"model"})
+    _add_fields(parser.add_argument_group("model (a new run only)"), ModelConfig, skip=set())
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    given = vars(args)
+    model_names = {f.name for f in dataclasses.fields(ModelConfig)}
+    train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
+    if args.resume:
+        from gan.training import load_checkpoint_config
+
+        base = load_checkpoint_config(args.resume)
+        changed_model = sorted(model_names & set(given))
+        if changed_model:
+            raise ValueError(f"cannot change the model of a resumed run ({', '.join(changed_model)})")
+        base.run_dir = args.resume
+    else:
+        base = TrainConfig(model=ModelConfig(**{k: given[k] for k in model_names & set(given)}))
+    values = base.to_dict()
+    values.update({k: given[k] for k in train_names & set(given)})
+    if args.resume:
+        values["run_dir"] = args.resume
+    if values.get("export_dir") in ("", "none", "None"):
+        values["export_dir"] = None
+    return TrainConfig.from_dict(values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = shlex.join(["python", "train.py", *argv])
+    try:
+        if args.export:
+            from gan.training import export_from_checkpoint
+
+            export_dir = getattr(args, "export_dir", None) or "weights"
+            print(f"exported to {export_from_checkpoint(args.export, export_dir, command=command)}")
+            return 0
+        cfg = config_from_args(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+
+    from gan.training import TrainingDiverged, train
+
+    try:
+        result = train(cfg, resume=bool(args.resume), command=command, progress=not args.no_progress)
+    except (MnistNotFound, TrainingDiverged) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if result.status == "interrupted":
+        return 130
+    if result.export_dir is not None and args.evaluate and not cfg.synthetic_size:
+        from gan.evaluate import evaluate_weights
+
+        evaluate_weights(result.export_dir, data_dir=cfg.data_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
