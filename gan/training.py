@@ -33,6 +33,7 @@ from .metrics import (CLASSIFIER_PATH, class_accuracy, classifier_outputs,
                       conditional_failure_warnings, diversity_ratios, frechet_distance,
                       load_classifier)
 from .models import Discriminator, Generator
+from .runtime import configure_cpu_threads, select_device
 from .sampling import latents_from_seeds, to_uint8
 from .weights import atomic_write_bytes, atomic_write_json, save_generator
 
@@ -45,35 +46,6 @@ class TrainingDiverged(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def select_device(name: str = "auto") -> torch.device:
-    if name != "auto":
-        device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"--device {name}: MPS is not available on this machine")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def configure_cpu_threads(threads: int = 0) -> int:
-    """One intra-op thread per core, one inter-op thread.
-
-    The small convolutions here parallelise well over 2-8 cores; more threads than cores
-    (or extra inter-op threads) only spin and fight for the same cores.
-    """
-    if threads <= 0:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    with contextlib.suppress(RuntimeError):  # may only be set before the first parallel op
-        torch.set_num_interop_threads(1)
-    return threads
-
 
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
