@@ -105,7 +105,9 @@ def interpolation_path(*, digit_a: int, seed_a: int, digit_b: int, seed_b: int, 
     psi = validate_truncation(truncation_psi)
     z_a, z_b = latents_from_seeds([seed_a, seed_b], z_dim)
     t = torch.linspace(0.0, 1.0, steps)
-    z = INTERPOLATIONS[method](z_a.expand(steps, -1), z_b.expand(steps, -1), t) * psi
+    z_a, z_b = z_a.expand(steps, -1), z_b.expand(steps, -1)
+    # slerp takes one t per row; lerp broadcasts, so t needs its own column
+    z = (slerp(z_a, z_b, t) if method == "slerp" else lerp(z_a, z_b, t.unsqueeze(1))) * psi
     eye = torch.eye(num_classes)
     classes = lerp(eye[digit_a].expand(steps, -1), eye[digit_b].expand(steps, -1), t.unsqueeze(1))
     return z, classes
