@@ -87,12 +87,24 @@ class Generator(nn.Module):
         psi = validate_truncation(truncation_psi)
         z = latents_from_seeds(seeds, self.config.z_dim, device=self.device) * psi
         labels = torch.tensor(digits, dtype=torch.long, device=self.device)
-        return to_uint8(self(z, labels))[:, 0].cpu()
+        return self.render(z, F.one_hot(labels, self.config.num_classes).to(z.dtype))
 
     @torch.inference_mode()
     def render(self, z: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
-        """Latents and class mixtures (any device) -> uint8 tensor (N, 28, 28) on the CPU."""
-        images = self.synthesize(z.to(self.device), class_weights.to(self.device))
+        """Latents and class mixtures (any device) -> uint8 tensor (N, 28, 28) on the CPU.
+
+        Always renders with BatchNorm's running statistics (eval mode), even on a generator in
+        training mode: otherwise an image would depend on the rest of its batch, and every
+        call would overwrite the statistics.
+        """
+        was_training = self.training
+        if was_training:
+            self.eval()
+        try:
+            images = self.synthesize(z.to(self.device), class_weights.to(self.device))
+        finally:
+            if was_training:
+                self.train()
         return to_uint8(images)[:, 0].cpu()
 
     def interpolate(self, *, digit_a: int, seed_a: int, digit_b: int, seed_b: int, steps: int,
