@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"exported to {export_from_checkpoint(args.export, export_dir, command=command)}")
             return 0
         cfg = config_from_args(args)
+        from gan.runtime import select_device
+
+        select_device(cfg.device)  # a bad --device is a usage error, not a crash mid-setup
     except (ValueError, TypeError, FileNotFoundError) as exc:
         parser.error(str(exc))
 
