@@ -1,0 +1,105 @@
+"""Shared test fixtures.
+
+Fixtures for the core library (gan/, train.py) are prefixed `core_`. Everything is tiny
+(8-channel models, a few dozen synthetic images) so the suite runs on two CPU cores.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from gan.config import ModelConfig, TrainConfig  # noqa: E402
+
+
+@pytest.fixture
+def core_model_config() -> ModelConfig:
+    return ModelConfig(g_width=8, d_width=8)
+
+
+@pytest.fixture
+def core_generator(core_model_config):
+    """A tiny generator as load_generator returns one: eval mode, no gradients, BatchNorm
+    statistics measured (so they are not the trivial 0/1 of a fresh module)."""
+    from gan.models import Generator
+    from gan.training import recalibrate_batchnorm
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)
+        generator = Generator(core_model_config)
+    recalibrate_batchnorm(generator, batches=2, batch_size=32)
+    return generator.requires_grad_(False).eval()
+
+
+@pytest.fixture
+def core_weights_dir(tmp_path, core_generator) -> Path:
+    from gan.weights import save_generator
+
+    return save_generator(core_generator, tmp_path / "weights")
+
+
+@pytest.fixture
+def core_train_config(tmp_path):
+    """Factory: a TrainConfig for a tiny CPU run in tmp_path; keyword arguments override."""
+
+    def make(**overrides) -> TrainConfig:
+        values = dict(model=ModelConfig(g_width=8, d_width=8), synthetic_size=64,
+                      run_dir=str(tmp_path / "run"), export_dir=None, steps=8, batch_size=8,
+                      seed=0, device="cpu", threads=1, log_every=2, sample_every=1000,
+                      metrics_every=0, ckpt_every=1000)
+        values.update(overrides)
+        return TrainConfig(**values)
+
+    return make
+
+
+@pytest.fixture
+def core_threads():
+    """Restores torch's intra-op thread count after a test that changes it."""
+    before = torch.get_num_threads()
+    yield before
+    torch.set_num_threads(before)
+
+
+def core_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DIGITGAN_DATA_DIR", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["OMP_NUM_THREADS"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def core_run(tmp_path):
+    """Run a command in a subprocess with the repo importable, cwd = tmp_path (so relative
+    defaults such as weights/ or runs/ never land in the repo)."""
+
+    def run(args: list[str], *, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(args, cwd=cwd or tmp_path, env=core_env(), capture_output=True,
+                              text=True, timeout=timeout)
+
+    return run
+
+
+TINY_TRAIN_FLAGS = ["--synthetic-size", "64", "--batch-size", "8", "--g-width", "8", "--d-width", "8",
+                    "--metrics-every", "0", "--no-evaluate", "--no-progress", "--device", "cpu",
+                    "--threads", "1"]
+
+
+@pytest.fixture
+def core_train_cmd():
+    """Factory: the argv of `python train.py` with the tiny-model flags and the given extras."""
+
+    def make(*extra: str) -> list[str]:
+        return [sys.executable, str(REPO_ROOT / "train.py"), *TINY_TRAIN_FLAGS, *extra]
+
+    return make
