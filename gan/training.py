@@ -97,6 +97,39 @@ def generator_loss(fake_logits: torch.Tensor, fake_class_logits: torch.Tensor,
     return F.softplus(-fake_logits).mean() + aux_weight * F.cross_entropy(fake_class_logits, fake_labels)
 
 
+def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_g: torch.optim.Optimizer,
+             opt_d: torch.optim.Optimizer, real: torch.Tensor, real_labels: torch.Tensor,
+             z: torch.Tensor, fake_labels: torch.Tensor, *, aux_weight: float,
+             autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step; returns the (d_loss, g_loss) tensors without syncing the device.
+
+    D and G may be DDP/compiled wrappers; D_plain is the bare discriminator module, used in
+    the G step where D's gradients are not needed (and must not be all-reduced).
+    """
+    n = real.shape[0]
+    # (1) update D: real -> 1, fake -> 0; one forward over both halves
+    with autocast():
+        fake = G(z, fake_labels)
+        logits, class_logits = D(torch.cat([real, fake.detach()]), torch.cat([real_labels, fake_labels]))
+    logits, class_logits = logits.float(), class_logits.float()
+    d_loss = discriminator_loss(logits[:n], logits[n:], class_logits[:n], real_labels, aux_weight)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+
+    # (2) update G: make D call the fakes real and of the asked-for class
+    D_plain.requires_grad_(False)
+    with autocast():
+        logits, class_logits = D_plain(fake, fake_labels)
+    g_loss = generator_loss(logits.float(), class_logits.float(), fake_labels, aux_weight)
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    D_plain.requires_grad_(True)
+    return d_loss.detach(), g_loss.detach()
+
+
 def grid_image(generator: Generator) -> torch.Tensor:
     """Fixed-noise progress grid: a row per digit, a column per seed in GRID_SEEDS."""
     digits = [d for d in range(generator.num_classes) for _ in GRID_SEEDS]
@@ -235,7 +268,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
     batches = TensorBatches(images, labels, batch_size=cfg.batch_size,
                             seed=cfg.seed + 1000 * ddp.rank, device=device)
     noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * ddp.rank + 1)
-    step, history, metric_history, elapsed_before = 0, [], [], 0.0
+    step, history, metric_history, elapsed_before, overhead_before = 0, [], [], 0.0, 0.0
 
     if resume:
         if not ckpt_path.is_file():
@@ -256,6 +289,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
         step, history = ckpt["step"], ckpt["history"]
         metric_history = ckpt.get("metrics", [])
         elapsed_before = ckpt.get("elapsed_s", 0.0)
+        overhead_before = ckpt.get("overhead_s", 0.0)
         say(f"resumed {run_dir} at step {step}")
 
     G_train, D_train = G, D
@@ -289,7 +323,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
         target = torch.tensor(digits)
         accuracy, per_class = class_accuracy(predicted, target, cfg.model.num_classes)
         diversity = diversity_ratios(ref_feats, ref_labels, feats, target, cfg.model.num_classes)
-        result = {"step": step, "minutes": round((elapsed_before + time.perf_counter() - t_start) / 60, 2),
+        wall = elapsed_before + time.perf_counter() - t_start
+        result = {"step": step, "minutes": round(wall / 60, 3),
+                  "train_minutes": round((wall - overhead_before - overhead_s) / 60, 3),
                   "class_accuracy": accuracy, "class_accuracy_per_digit": per_class,
                   "frechet_distance": frechet_distance(feats, ref_feats),
                   "min_diversity_ratio": min(diversity)}
@@ -326,7 +362,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
         state = {"config": cfg.to_dict(), "step": step, "G": G.state_dict(), "D": D.state_dict(),
                  "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                  "rng": gathered, "history": history, "metrics": metric_history,
-                 "elapsed_s": elapsed_before + time.perf_counter() - t_start}
+                 "elapsed_s": elapsed_before + time.perf_counter() - t_start,
+                 "overhead_s": overhead_before + overhead_s}
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
@@ -335,6 +372,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
     window = torch.zeros(2, device=device)  # summed (d_loss, g_loss) since the last log line
     window_steps, window_start = 0, time.perf_counter()
     t_start = time.perf_counter()
+    overhead_s = 0.0  # seconds of this process spent on grids and metrics
     bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and ddp.is_main),
                dynamic_ncols=True, unit="step")
     status = "finished"
@@ -345,30 +383,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
             z = torch.randn(n, cfg.model.z_dim, device=device, generator=noise_rng)
             fake_labels = torch.randint(0, cfg.model.num_classes, (n,), device=device, generator=noise_rng)
 
-            # (1) update D: real -> 1, fake -> 0; one forward over both halves
-            with autocast():
-                fake = G_train(z, fake_labels)
-                logits, class_logits = D_train(torch.cat([real, fake.detach()]),
-                                               torch.cat([real_labels, fake_labels]))
-            logits, class_logits = logits.float(), class_logits.float()
-            d_loss = discriminator_loss(logits[:n], logits[n:], class_logits[:n], real_labels,
-                                        cfg.aux_weight)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-
-            # (2) update G: make D call the fakes real and of the asked-for class
-            D.requires_grad_(False)
-            with autocast():
-                logits, class_logits = D_plain(fake, fake_labels)
-            g_loss = generator_loss(logits.float(), class_logits.float(), fake_labels, cfg.aux_weight)
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            D.requires_grad_(True)
-
+            d_loss, g_loss = gan_step(G_train, D_train, D_plain, opt_g, opt_d, real, real_labels, z,
+                                      fake_labels, aux_weight=cfg.aux_weight, autocast=autocast)
             update_ema(G_ema, G, ema_beta_at(step, cfg.ema_beta))
-            window += torch.stack([d_loss.detach(), g_loss.detach()])
+            window += torch.stack([d_loss, g_loss])
             window_steps += 1
             step += 1
             bar.update(1)
@@ -391,6 +409,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
                 bar.set_postfix(d_loss=f"{mean[0]:.3f}", g_loss=f"{mean[1]:.3f}", img_s=f"{rate:.0f}")
                 window.zero_()
                 window_steps, window_start = 0, time.perf_counter()
+            side_start = time.perf_counter()  # sampling and metrics: not training time
             if ddp.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
                 recalibrate_batchnorm(G_ema)
                 save_progress_images()
@@ -398,6 +417,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
                 recalibrate_batchnorm(G_ema)
                 metric_history.append(evaluate_now())
                 atomic_write_json(run_dir / "metrics_history.json", metric_history)
+            overhead_s += time.perf_counter() - side_start
             if at_ckpt:
                 save_checkpoint()
             if stop_now:
