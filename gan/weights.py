@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_bytes
 
 from .config import ModelConfig
 from .models import Generator
@@ -79,16 +80,11 @@ def save_generator(generator: Generator, folder: str | os.PathLike) -> Path:
     config = _config_json(generator.config)
     tensors = {k: v.detach().to("cpu", copy=True).contiguous()
                for k, v in generator.state_dict().items()}
-    fd, tmp = _make_temp(folder, WEIGHTS_NAME)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"config": json.dumps(config, sort_keys=True)})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / WEIGHTS_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Serialised in memory and written by atomic_write_bytes: safetensors' save_file
+    # replaces the target with its own owner-only (0600) file, which other users (a server
+    # account) could not read.
+    data = save_bytes(tensors, metadata={"config": json.dumps(config, sort_keys=True)})
+    atomic_write_bytes(folder / WEIGHTS_NAME, data)
     atomic_write_json(folder / CONFIG_NAME, config)
     return folder
 
