@@ -1,0 +1,220 @@
+"""The training loop in-process on tiny synthetic data: losses, checkpoints, exact resume,
+divergence, and the helpers around it."""
+import json
+import math
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+
+import gan.training as training
+from gan.config import ModelConfig, TrainConfig
+from gan.models import Generator
+from gan.runtime import configure_cpu_threads, select_device
+from gan.training import (CHECKPOINT_NAME, TrainingDiverged, discriminator_loss, ema_beta_at,
+                          export_from_checkpoint, generator_loss, grid_image, recalibrate_batchnorm,
+                          train, update_ema)
+from gan.weights import load_generator
+
+
+def _quiet(cfg, **kwargs):
+    lines = []
+    result = train(cfg, progress=False, log=lines.append, **kwargs)
+    return result, lines
+
+
+def _ckpt(run_dir):
+    return torch.load(os.path.join(run_dir, CHECKPOINT_NAME), map_location="cpu", weights_only=True)
+
+
+def test_tiny_run_trains_checkpoints_and_exports(core_train_config, core_threads, tmp_path):
+    cfg = core_train_config(steps=8, sample_every=4, export_dir=str(tmp_path / "weights"))
+    result, lines = _quiet(cfg, command="python train.py --test")
+    assert result.status == "finished" and result.step == 8
+    assert torch.get_num_threads() == 1  # --threads applied
+
+    assert [h["step"] for h in result.history] == [2, 4, 6, 8]
+    for h in result.history:
+        assert math.isfinite(h["d_loss"]) and math.isfinite(h["g_loss"]) and h["images_per_s"] > 0
+        assert 0 < h["d_loss"] < 20 and 0 < h["g_loss"] < 20
+
+    run = result.run_dir
+    ckpt = _ckpt(run)
+    assert ckpt["step"] == 8
+    assert TrainConfig.from_dict(ckpt["config"]) == cfg
+    assert json.loads((run / "history.json").read_text()) == result.history
+    for name in ("samples.png", "progress.gif", "loss_curve.png", "log.txt",
+                 "samples/step_0000004.png", "samples/step_0000008.png"):
+        assert (run / name).is_file(), name
+    assert not list(run.rglob("*.tmp"))
+
+    # the export is the EMA generator of the checkpoint, with recalibrated BatchNorm statistics
+    exported = load_generator(result.export_dir)
+    for name, p in exported.named_parameters():
+        assert torch.equal(p, ckpt["G_ema"][name]), name
+    assert exported.bn0.running_var.ne(1).any()
+    provenance = json.loads((result.export_dir / "training.json").read_text())
+    assert provenance["step"] == 8 and provenance["command"] == "python train.py --test"
+    assert (result.export_dir / "samples.png").is_file()
+    assert any("exported the EMA generator" in line for line in lines)
+
+    # exporting the checkpoint again gives the same weights
+    again = load_generator(export_from_checkpoint(run, tmp_path / "again"))
+    for name, tensor in exported.state_dict().items():
+        assert torch.equal(again.state_dict()[name], tensor), name
+
+
+def test_progress_grid_is_ten_by_ten(core_generator):
+    grid = grid_image(core_generator)
+    assert grid.shape == (10 * 30 + 2, 10 * 30 + 2) and grid.dtype.name == "uint8"
+
+
+def _assert_same_state(a, b, keys=("G", "D", "G_ema")):
+    for key in keys:
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs"
+
+
+def _assert_same_optimiser(a, b):
+    for key in ("opt_g", "opt_d"):
+        for pid, state in a[key]["state"].items():
+            for name, value in state.items():
+                assert torch.equal(value, b[key]["state"][pid][name]), f"{key}[{pid}].{name}"
+
+
+def test_resume_equals_the_uninterrupted_run(core_train_config, core_threads, tmp_path):
+    common = dict(sample_every=4, log_every=2)
+    straight, _ = _quiet(core_train_config(steps=9, run_dir=str(tmp_path / "straight"), **common))
+    split_dir = str(tmp_path / "split")
+    first, _ = _quiet(core_train_config(steps=3, run_dir=split_dir, **common))
+    assert _ckpt(split_dir)["step"] == 3
+    resumed, lines = _quiet(core_train_config(steps=9, run_dir=split_dir, **common), resume=True)
+    assert any(f"resumed {split_dir} at step 3" in line for line in lines)
+    assert resumed.step == 9 and resumed.status == "finished"
+
+    a, b = _ckpt(straight.run_dir), _ckpt(split_dir)
+    assert a["step"] == b["step"] == 9
+    _assert_same_state(a, b)
+    _assert_same_optimiser(a, b)
+    assert torch.equal(a["rng"][0]["noise"], b["rng"][0]["noise"])
+    assert torch.equal(a["rng"][0]["batches"]["perm"], b["rng"][0]["batches"]["perm"])
+    # loss history: the resumed run continues the same curve
+    assert {h["step"]: h["g_loss"] for h in a["history"]}[8] == \
+        {h["step"]: h["g_loss"] for h in b["history"]}[8]
+
+
+def test_resume_without_checkpoint(core_train_config, core_threads):
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        _quiet(core_train_config(), resume=True)
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(core_train_config, core_threads,
+                                                                   monkeypatch, tmp_path):
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        loss = generator_loss(*args, **kwargs)
+        return loss * float("nan") if len(calls) >= 5 else loss  # from step 5 on
+
+    monkeypatch.setattr(training, "generator_loss", poisoned)
+    export = tmp_path / "weights"
+    cfg = core_train_config(steps=20, ckpt_every=2, log_every=2, export_dir=str(export))
+    with pytest.raises(TrainingDiverged, match="NaN/inf") as info:
+        _quiet(cfg)
+    assert CHECKPOINT_NAME in str(info.value) and "resume" in str(info.value)
+    assert len(calls) == 6  # stopped at the first check after the NaN step
+    ckpt = _ckpt(cfg.run_dir)
+    assert ckpt["step"] == 4
+    for key in ("G", "D", "G_ema"):
+        for name, tensor in ckpt[key].items():
+            assert torch.isfinite(tensor.float()).all(), f"{key}.{name}"
+    assert not export.exists()
+
+    # the kept checkpoint resumes fine once the cause is gone
+    monkeypatch.setattr(training, "generator_loss", generator_loss)
+    result, _ = _quiet(core_train_config(steps=6, ckpt_every=2, log_every=2, run_dir=cfg.run_dir),
+                       resume=True)
+    assert result.step == 6 and all(math.isfinite(h["g_loss"]) for h in result.history)
+
+
+def test_after_step_hook_sees_every_step(core_train_config, core_threads):
+    seen = []
+    _quiet(core_train_config(steps=5), _after_step=seen.append)
+    assert seen == [1, 2, 3, 4, 5]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def test_recalibrate_batchnorm_leaves_global_rng_alone(core_model_config):
+    G = Generator(core_model_config)
+    momentum = G.bn0.momentum
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    recalibrate_batchnorm(G, batches=2, batch_size=16)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not G.training and G.bn0.momentum == momentum
+    stats = G.bn0.running_mean.clone(), G.bn1.running_var.clone()
+    assert not torch.equal(stats[0], torch.zeros_like(stats[0]))
+    recalibrate_batchnorm(G, batches=2, batch_size=16)  # same seed, same weights: same stats
+    assert torch.equal(G.bn0.running_mean, stats[0]) and torch.equal(G.bn1.running_var, stats[1])
+    recalibrate_batchnorm(G, batches=2, batch_size=16, seed=1)
+    assert not torch.equal(G.bn0.running_mean, stats[0])
+
+
+def test_configure_cpu_threads(core_threads):
+    assert configure_cpu_threads(1) == 1 and torch.get_num_threads() == 1
+    assert configure_cpu_threads(2) == 2 and torch.get_num_threads() == 2
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert configure_cpu_threads(0) == cores and torch.get_num_threads() == cores
+
+
+def test_select_device():
+    assert select_device("cpu") == torch.device("cpu")
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="not a torch device"):
+        select_device("bogus")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            select_device("cuda")
+
+
+def test_ema():
+    assert ema_beta_at(0, 0.999) == pytest.approx(0.1)
+    assert ema_beta_at(10**6, 0.999) == 0.999
+    betas = [ema_beta_at(s, 0.999) for s in range(0, 5000, 100)]
+    assert betas == sorted(betas)
+    ema, model = nn.Linear(2, 2), nn.Linear(2, 2)
+    before = ema.weight.detach().clone()
+    update_ema(ema, model, 0.75)
+    assert torch.allclose(ema.weight, 0.75 * before + 0.25 * model.weight)
+
+
+def test_losses_at_chance():
+    zeros = torch.zeros(4)
+    uniform = torch.zeros(4, 10)
+    labels = torch.tensor([0, 1, 2, 3])
+    d = discriminator_loss(zeros, zeros, uniform, labels, aux_weight=0.5)
+    g = generator_loss(zeros, uniform, labels, aux_weight=1.0)
+    assert float(d) == pytest.approx(2 * math.log(2) + 0.5 * math.log(10), rel=1e-6)
+    assert float(g) == pytest.approx(math.log(2) + math.log(10), rel=1e-6)
+    # confident, right answers cost little
+    big = torch.full((4,), 20.0)
+    assert float(discriminator_loss(big, -big, 20 * torch.eye(10)[labels], labels, 1.0)) < 1e-6
+
+
+@pytest.mark.parametrize("kwargs", [dict(steps=0), dict(batch_size=-1), dict(lr_g=0.0),
+                                    dict(lr_d=float("nan")), dict(beta1=1.0), dict(ema_beta=-0.1),
+                                    dict(aux_weight=-1.0), dict(threads=-1), dict(ckpt_every=0),
+                                    dict(metrics_every=-1)])
+def test_train_config_rejects(kwargs):
+    with pytest.raises(ValueError):
+        TrainConfig(**kwargs)
+
+
+def test_train_config_round_trip():
+    cfg = TrainConfig(model=ModelConfig(g_width=8), steps=5, export_dir=None)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
