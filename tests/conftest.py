@@ -103,3 +103,27 @@ def core_train_cmd():
         return [sys.executable, str(REPO_ROOT / "train.py"), *TINY_TRAIN_FLAGS, *extra]
 
     return make
+
+
+# ----------------------------------------------------------------------------- app fixtures
+# Fixtures for the web app (gan/serving.py, app.py) are prefixed `app_`. They never use
+# weights/ or MNIST: a freshly initialised generator stands in for trained weights.
+
+@pytest.fixture
+def app_make_weights():
+    """Factory: save a freshly initialised generator into `folder` (global RNG untouched)."""
+
+    def make(folder: Path, config: ModelConfig | None = None) -> Path:
+        from gan.models import Generator
+        from gan.weights import save_generator
+
+        with torch.random.fork_rng(devices=[]):
+            generator = Generator(config or ModelConfig())
+        return save_generator(generator, folder)
+
+    return make
+
+
+@pytest.fixture
+def app_weights(tmp_path, app_make_weights) -> Path:
+    return app_make_weights(tmp_path / "weights")
