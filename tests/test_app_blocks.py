@@ -1,0 +1,122 @@
+"""The Blocks app in-process: endpoints, wiring, and Gradio's pre/postprocessing (no server)."""
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+import app
+from gan.config import ModelConfig
+from gan.models import Generator
+from gan.serving import GRID_MODES
+from gan.weights import save_generator, weights_fingerprint
+
+pytestmark = pytest.mark.timeout(120)
+
+PUBLIC = {"generate", "grid", "interpolate", "reload"}
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        generator = Generator(ModelConfig())
+    return save_generator(generator, tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="module")
+def demo(weights):
+    return app.build_demo(weights, auto_reload_s=None, concurrency_limit=2, max_queue=16)
+
+
+def endpoint(demo, name):
+    return next(fn for fn in demo.fns.values() if fn.api_name == name)
+
+
+def test_only_the_four_endpoints_are_public(demo):
+    public = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert public == PUBLIC
+    assert set(demo.get_api_info()["named_endpoints"]) >= {f"/{n}" for n in PUBLIC}
+    private = [fn for fn in demo.fns.values() if fn.api_name not in PUBLIC]
+    assert private and all(fn.api_visibility == "private" for fn in private)
+
+
+@pytest.mark.parametrize("name, first", [
+    ("generate", ["digit", "seed", "truncation_psi"]),
+    ("grid", ["rows", "cols", "seed"]),
+    ("interpolate", ["digit_a", "seed_a", "digit_b", "seed_b", "steps"]),
+    ("reload", [])])
+def test_parameter_order(demo, name, first):
+    params = demo.get_api_info()["named_endpoints"][f"/{name}"]["parameters"]
+    names = [p["parameter_name"] for p in params]
+    assert names[:len(first)] == first
+    assert all(p["parameter_has_default"] for p in params[len(first):])
+
+
+def test_integer_parameters_are_documented_as_integers(demo):
+    params = {p["parameter_name"]: p for p in
+              demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]}
+    assert params["digit"]["type"]["type"] == "integer"
+    assert params["seed"]["type"]["type"] == "integer"
+
+
+def test_controls_update_the_image_without_a_button(demo):
+    fn = endpoint(demo, "generate")
+    assert {event for _, event in fn.targets} == {"change"}
+    assert {id(demo.blocks[target]) for target, _ in fn.targets} == {id(c) for c in fn.inputs}
+    assert fn.trigger_mode == "always_last"
+    for name in ("grid", "interpolate"):
+        assert {event for _, event in endpoint(demo, name).targets} == {"change"}
+
+
+def test_queue_limits(demo):
+    assert demo._queue.max_size == 16
+    assert demo._queue.default_concurrency_limit == 2
+    assert endpoint(demo, "reload").concurrency_limit == 1
+
+
+def test_images_are_served_as_png_files_and_shown_pixelated(demo):
+    for name in ("generate", "grid", "interpolate"):
+        for out in endpoint(demo, name).outputs:
+            assert isinstance(out, gr.Image) and "pixelated" in out.elem_classes
+    assert endpoint(demo, "generate").outputs[0].format == "png"
+
+
+def test_generate_through_gradio_keeps_the_png_metadata(demo, weights):
+    path = demo(3, 42, 0.8, api_name="generate")
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        assert im.text["digit"] == "3" and im.text["seed"] == "42"
+        assert im.text["weights_sha256"] == weights_fingerprint(weights)
+
+
+def test_grid_and_interpolate_through_gradio(demo):
+    grid = demo(4, 4, 9, GRID_MODES[1], 2, 1.0, api_name="grid")
+    with Image.open(grid) as im:
+        assert im.text["digits"] == ",".join(["2"] * 16)
+    strip, gif = demo(3, 1, 8, 2, 5, "lerp", 0.9, api_name="interpolate")
+    with Image.open(strip) as im:
+        assert im.text["method"] == "lerp" and im.text["steps"] == "5"
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 8
+
+
+def test_reload_through_gradio(demo):
+    assert "unchanged" in demo(api_name="reload")
+
+
+@pytest.mark.parametrize("args, api_name, message", [
+    ((11, 1, 1.0), "generate", "digit must be a whole number from 0 to 9, got 11"),
+    (("three", 1, 1.0), "generate", "digit must be a whole number from 0 to 9, got 'three'"),
+    ((3, "x", 1.0), "generate", "seed must be a whole number"),
+    ((3, 2.5, 1.0), "generate", "seed must be a whole number"),
+    ((3, 1, -0.5), "generate", "truncation_psi must be a number from 0 to 1"),
+    ((17, 4, 0, GRID_MODES[0], 0, 1.0), "grid", "rows must be a whole number from 1 to 16, got 17"),
+    ((4, True, 0, GRID_MODES[0], 0, 1.0), "grid", "cols must be a whole number from 1 to 16, got True"),
+    ((3, 1, 8, 2, 1, "slerp", 1.0), "interpolate", "steps must be a whole number from 2 to 64, got 1"),
+])
+def test_bad_input_through_gradio(demo, args, api_name, message):
+    with pytest.raises(gr.Error) as info:
+        demo(*args, api_name=api_name)
+    assert message in str(info.value)
