@@ -20,6 +20,7 @@ from .data import MnistNotFound, load_mnist
 from .images import make_grid, save_png
 from .metrics import (CLASSIFIER_PATH, DigitClassifier, class_accuracy, classifier_outputs, coverage,
                       diversity_ratios, frechet_distance, load_classifier, nearest_neighbours)
+from .runtime import select_device
 from .weights import WeightsError, atomic_write_json, load_generator, weights_fingerprint
 
 MEMORISATION_PER_DIGIT = 5
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--samples-per-digit must be >= 2")
     try:
         evaluate_weights(args.weights, data_dir=args.data_dir, samples_per_digit=args.samples_per_digit,
-                         device=args.device)
+                         device=select_device(args.device))
     except (WeightsError, MnistNotFound, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import make_grid, save_png
+from .runtime import select_device
 from .sampling import MAX_SEED
 from .spec import parse_int_spec
 from .weights import WeightsError, atomic_write_bytes, load_generator, weights_fingerprint
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = parse_int_spec(args.seeds, maximum=MAX_SEED, name="seed")
         if len(digits) * len(seeds) > MAX_IMAGES:
             raise ValueError(f"{len(digits)} digits x {len(seeds)} seeds is more than {MAX_IMAGES} images")
-        generator = load_generator(args.weights, device=args.device)
+        generator = load_generator(args.weights, device=select_device(args.device))
         all_digits = [d for d in digits for _ in seeds]
         all_seeds = seeds * len(digits)
         images = generator.generate(all_digits, all_seeds, truncation_psi=args.truncation).numpy()
