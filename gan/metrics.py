@@ -131,9 +131,14 @@ def mean_pairwise_distance(feats: torch.Tensor, max_points: int = 1000) -> float
 def diversity_ratios(real_feats: torch.Tensor, real_labels: torch.Tensor, fake_feats: torch.Tensor,
                      fake_labels: torch.Tensor, num_classes: int = 10) -> list[float]:
     """Per class: mean pairwise distance of samples / that of real images. ~1 is healthy;
-    near 0 means that class collapsed to a few images."""
-    return [mean_pairwise_distance(fake_feats[fake_labels == c]) /
-            mean_pairwise_distance(real_feats[real_labels == c]) for c in range(num_classes)]
+    near 0 means that class collapsed to a few images. NaN where the real images of a class
+    have no spread to compare with (fewer than two, or all identical)."""
+    ratios = []
+    for c in range(num_classes):
+        real = mean_pairwise_distance(real_feats[real_labels == c])
+        fake = mean_pairwise_distance(fake_feats[fake_labels == c])
+        ratios.append(fake / real if real > 0 else float("nan"))
+    return ratios
 
 
 @torch.inference_mode()
