@@ -105,6 +105,30 @@ def core_train_cmd():
     return make
 
 
+@pytest.fixture
+def core_mnist_dir(tmp_path):
+    """Factory: a folder of MNIST-format IDX files (gzipped) holding synthetic digits."""
+    import gzip
+    import struct
+
+    from gan.data import IDX_FILES, make_synthetic_digits
+
+    def idx(array: torch.Tensor) -> bytes:
+        header = struct.pack(">BBBB", 0, 0, 0x08, array.dim())
+        header += b"".join(struct.pack(">I", n) for n in array.shape)
+        return header + array.to(torch.uint8).contiguous().numpy().tobytes()
+
+    def make(train_size: int = 100, test_size: int = 60, folder: Path | None = None) -> Path:
+        folder = folder or tmp_path / "mnist"
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, n, seed in (("train", train_size, 0), ("test", test_size, 1)):
+            for stem, array in zip(IDX_FILES[split], make_synthetic_digits(n, seed=seed)):
+                (folder / f"{stem}.gz").write_bytes(gzip.compress(idx(array)))
+        return folder
+
+    return make
+
+
 # ----------------------------------------------------------------------------- app fixtures
 # Fixtures for the web app (gan/serving.py, app.py) are prefixed `app_`. They never use
 # weights/ or MNIST: a freshly initialised generator stands in for trained weights.

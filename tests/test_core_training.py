@@ -65,6 +65,21 @@ def test_tiny_run_trains_checkpoints_and_exports(core_train_config, core_threads
         assert torch.equal(again.state_dict()[name], tensor), name
 
 
+def test_periodic_metrics(core_train_config, core_threads):
+    # the shipped classifier scores the EMA generator every 3 steps and at the end
+    cfg = core_train_config(steps=4, metrics_every=3, metrics_samples=20)
+    result, lines = _quiet(cfg)
+    assert [m["step"] for m in result.metrics] == [3, 4]
+    for m in result.metrics:
+        assert 0.0 <= m["class_accuracy"] <= 1.0 and len(m["class_accuracy_per_digit"]) == 10
+        assert m["frechet_distance"] > 0
+    saved = json.loads((result.run_dir / "metrics_history.json").read_text(),
+                       parse_constant=float)
+    assert [m["step"] for m in saved] == [3, 4]
+    assert any(line.startswith("step 3: class accuracy") for line in lines)
+    assert _ckpt(cfg.run_dir)["metrics"][-1]["step"] == 4
+
+
 def test_progress_grid_is_ten_by_ten(core_generator):
     grid = grid_image(core_generator)
     assert grid.shape == (10 * 30 + 2, 10 * 30 + 2) and grid.dtype.name == "uint8"

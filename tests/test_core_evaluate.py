@@ -1,0 +1,150 @@
+"""Evaluation on tiny synthetic sets: report keys and ranges, the picture, the CLI, metrics."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan import evaluate as evaluate_cli
+from gan.data import make_synthetic_digits
+from gan.evaluate import MEMORISATION_PER_DIGIT, conditional_samples, evaluate_generator
+from gan.metrics import (DigitClassifier, class_accuracy, conditional_failure_warnings, coverage,
+                         diversity_ratios, frechet_distance, nearest_neighbours)
+from gan.weights import weights_fingerprint
+
+KEYS = {"samples", "samples_per_digit", "seeds", "truncation_psi", "class_accuracy",
+        "class_accuracy_per_digit", "class_accuracy_min_digit", "frechet_distance",
+        "frechet_distance_train_vs_test", "frechet_ratio_to_floor", "coverage",
+        "coverage_train_vs_test", "diversity_ratio_per_digit", "classifier_test_accuracy",
+        "memorisation", "seconds"}
+
+
+@pytest.fixture
+def classifier():
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return DigitClassifier().eval().requires_grad_(False)
+
+
+def test_evaluate_generator_on_a_tiny_set(core_generator, classifier, tmp_path):
+    train, test = make_synthetic_digits(100, seed=0), make_synthetic_digits(60, seed=1)
+    lines = []
+    picture = tmp_path / "nn.png"
+    m = evaluate_generator(core_generator, classifier=classifier, train=train, test=test,
+                           samples_per_digit=4, picture=picture, log=lines.append)
+    assert set(m) == KEYS
+    assert m["samples"] == 40 and m["samples_per_digit"] == 4 and m["seeds"] == "0-3"
+    per_digit = m["class_accuracy_per_digit"]
+    assert list(per_digit) == [str(d) for d in range(10)]
+    assert all(0.0 <= a <= 1.0 for a in per_digit.values())
+    assert m["class_accuracy"] == pytest.approx(sum(per_digit.values()) / 10)
+    assert m["class_accuracy_min_digit"] == min(per_digit.values())
+    assert m["frechet_distance"] > 0 and m["frechet_distance_train_vs_test"] >= 0
+    assert m["frechet_ratio_to_floor"] > 0
+    assert 0.0 <= m["coverage"] <= 1.0 and 0.0 <= m["coverage_train_vs_test"] <= 1.0
+    # NaN only where the real test images of a digit are all alike (tiny synthetic sets)
+    ratios = m["diversity_ratio_per_digit"]
+    alike = {str(d) for d in range(10) if len(test[0][test[1] == d].unique(dim=0)) == 1}
+    assert alike and {d for d, r in ratios.items() if math.isnan(r)} == alike
+    assert all(r > 0 for d, r in ratios.items() if d not in alike)
+    assert 0.0 <= m["classifier_test_accuracy"] <= 1.0
+    mem = m["memorisation"]
+    assert mem["samples_checked"] == 10 * 4
+    for key in ("sample_to_train_rms_median", "sample_to_train_rms_min",
+                "test_to_train_rms_median", "test_to_train_rms_min"):
+        assert 0.0 <= mem[key] <= 1.0
+    assert mem["sample_to_train_rms_min"] <= mem["sample_to_train_rms_median"]
+    assert all(0 <= i < 100 for i in mem["nearest_train_indices"])
+    json.dumps(m)  # the report is plain JSON
+    assert "class accuracy" in lines[0] and "Frechet distance" in lines[0]
+
+    # picture: a row per digit of (sample, nearest training image) pairs
+    with Image.open(picture) as image:
+        grid = np.asarray(image)
+    assert grid.shape == (10 * 30 + 2, 2 * MEMORISATION_PER_DIGIT * 30 + 2)
+    samples, _ = conditional_samples(core_generator, 4)
+    first_neighbour = train[0][mem["nearest_train_indices"][0]].numpy()
+    assert np.array_equal(grid[2:30, 2:30], samples[0].numpy())
+    assert np.array_equal(grid[2:30, 32:60], first_neighbour)
+
+
+def test_evaluate_cli_writes_metrics_next_to_the_weights(core_weights_dir, core_mnist_dir, capsys):
+    data = core_mnist_dir(train_size=100, test_size=60)
+    assert evaluate_cli.main(["--weights", str(core_weights_dir), "--data-dir", str(data),
+                              "--samples-per-digit", "3"]) == 0
+    metrics = json.loads((core_weights_dir / "metrics.json").read_text())
+    assert metrics["samples"] == 30
+    assert metrics["weights_sha256"] == weights_fingerprint(core_weights_dir)
+    assert (core_weights_dir / "nearest_neighbours.png").is_file()
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weights", "missing"], "does not exist"),
+    (["--data-dir", "no-mnist-here"], "MNIST train files not found"),
+    (["--device", "bogus"], "not a torch device"),
+])
+def test_evaluate_cli_errors_exit_2(core_weights_dir, tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert evaluate_cli.main(["--weights", str(core_weights_dir), "--data-dir", "no-mnist-here",
+                              *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_cli_rejects_too_few_samples(capsys):
+    with pytest.raises(SystemExit) as info:
+        evaluate_cli.main(["--samples-per-digit", "1"])
+    assert info.value.code == 2
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_frechet_distance():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(400, 5, generator=g, dtype=torch.float64)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shifted = frechet_distance(a, a + 3.0)
+    assert shifted == pytest.approx(5 * 9.0, rel=1e-6)  # ||mu shift||^2, same covariance
+    b = torch.randn(400, 5, generator=g, dtype=torch.float64)
+    assert 0 < frechet_distance(a, b) < frechet_distance(a, 2 * b)
+
+
+def test_coverage_and_diversity():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(200, 4, generator=g)
+    assert coverage(real, real) == 1.0
+    assert coverage(real, real + 100) == 0.0
+    labels = torch.arange(200) % 2
+    ratios = diversity_ratios(real, labels, real, labels, num_classes=2)
+    assert ratios == pytest.approx([1.0, 1.0])
+    collapsed = diversity_ratios(real, labels, real[:1].expand(200, -1) + 0.01 * real, labels, 2)
+    assert all(r < 0.05 for r in collapsed)
+    # a class whose real images are all alike (or single) has no spread to compare with
+    flat = real.clone()
+    flat[labels == 1] = 1.0
+    ratios = diversity_ratios(flat, labels, real, labels, num_classes=3)
+    assert ratios[0] == pytest.approx(1.0) and math.isnan(ratios[1]) and math.isnan(ratios[2])
+
+
+def test_class_accuracy_and_warnings():
+    labels = torch.tensor([0, 0, 1, 1, 2])
+    accuracy, per_class = class_accuracy(torch.tensor([0, 1, 1, 1, 0]), labels, num_classes=4)
+    assert accuracy == pytest.approx(0.6)
+    assert per_class[:3] == [0.5, 1.0, 0.0] and math.isnan(per_class[3])
+    assert conditional_failure_warnings(0.95, [0.95] * 10, [1.0] * 10) == []
+    assert "near chance" in conditional_failure_warnings(0.1, [0.1] * 10)[0]
+    assert "[3]" in conditional_failure_warnings(0.9, [1.0] * 3 + [0.2] + [1.0] * 6)[0]
+    assert "mode collapse" in conditional_failure_warnings(0.9, [0.9] * 10, [1.0] * 9 + [0.1])[0]
+
+
+def test_nearest_neighbours():
+    refs = torch.zeros(3, 28, 28, dtype=torch.uint8)
+    refs[1] = 255
+    refs[2, :14] = 255
+    idx, dist = nearest_neighbours(refs.flip(0), refs)
+    assert idx.tolist() == [2, 1, 0] and torch.allclose(dist, torch.zeros(3))
+    idx, dist = nearest_neighbours(torch.full((1, 28, 28), 250, dtype=torch.uint8), refs)
+    assert idx.tolist() == [1] and dist.item() == pytest.approx(5 / 255, rel=1e-4)
