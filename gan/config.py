@@ -19,11 +19,15 @@ class ModelConfig:
     embed_dim: int = 32       # class embedding concatenated to z in G
     g_width: int = 64         # G channels at 14x14; 2*g_width at 7x7
     d_width: int = 64         # D channels at 14x14; 2*d_width at 7x7
+    d_spectral_norm: bool = False  # spectral norm on D's layers (a 3-layer D is too weak with it)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if f.type in (bool, "bool"):
+                if not isinstance(value, bool):
+                    raise ValueError(f"ModelConfig.{f.name} must be true or false, got {value!r}")
+            elif not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ModelConfig.{f.name} must be a positive int, got {value!r}")
         if self.img_size != 28:
             raise ValueError(f"only img_size=28 is supported, got {self.img_size}")
@@ -90,6 +94,9 @@ class TrainConfig:
         for name in ["beta1", "beta2", "ema_beta"]:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.batch_size % 4:
+            raise ValueError(f"batch_size must be a multiple of 4 (D's minibatch-stddev groups), "
+                             f"got {self.batch_size}")
         if not self.aux_weight >= 0:
             raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight}")
 

@@ -126,7 +126,7 @@ class TensorBatches:
         self.labels = labels.to(device)
         self.batch_size = batch_size
         self.rng = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(len(images), generator=self.rng)
+        self.perm = torch.randperm(len(images), generator=self.rng).to(device)
         self.pos = 0
 
     def __len__(self) -> int:
@@ -134,18 +134,18 @@ class TensorBatches:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.pos + self.batch_size > len(self.perm):  # drop the ragged tail of each epoch
-            self.perm = torch.randperm(len(self.images), generator=self.rng)
+            self.perm = torch.randperm(len(self.images), generator=self.rng).to(self.images.device)
             self.pos = 0
-        idx = self.perm[self.pos: self.pos + self.batch_size].to(self.images.device)
+        idx = self.perm[self.pos: self.pos + self.batch_size]
         self.pos += self.batch_size
         return self.images[idx], self.labels[idx]
 
     def state_dict(self) -> dict:
-        return {"rng": self.rng.get_state(), "perm": self.perm.clone(), "pos": self.pos}
+        return {"rng": self.rng.get_state(), "perm": self.perm.cpu(), "pos": self.pos}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.set_state(state["rng"])
-        self.perm = state["perm"].clone()
+        self.perm = state["perm"].to(self.images.device)
         self.pos = int(state["pos"])
 
 

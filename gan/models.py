@@ -1,13 +1,14 @@
 """Class-conditional generator and discriminator for 28x28 digits.
 
 G: [z, embed(class)] -> Linear -> 7x7 -> ConvT -> 14x14 -> ConvT -> 28x28, tanh.
-D: conv 14x14 -> conv 7x7 -> flat features h, then three heads on h:
+D: conv 14x14 -> conv 7x7 (+ minibatch-stddev channel) -> flat features h, three heads on h:
    adversarial logit  psi(h) + <embed(y), h>   (projection discriminator, Miyato & Koyama 2018)
    class logits       aux(h)                     (auxiliary classifier, AC-GAN)
-All of D but the auxiliary head is spectrally normalised.
+Spectral norm on D is optional (off by default: with only three layers it leaves D too weak).
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -18,6 +19,9 @@ from torch.nn.utils.parametrizations import spectral_norm
 from .config import ModelConfig
 from .sampling import (interpolation_path, latents_from_seeds, to_uint8, validate_digits,
                        validate_truncation)
+
+
+MBSTD_GROUP = 4  # samples per minibatch-stddev group; training batches are multiples of it
 
 
 class Generator(nn.Module):
@@ -122,19 +126,43 @@ class Discriminator(nn.Module):
         super().__init__()
         self.config = config
         c, w = config, config.d_width
-        self.conv1 = spectral_norm(nn.Conv2d(c.img_channels, w, 4, stride=2, padding=1))
-        self.conv2 = spectral_norm(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1))
-        features = 2 * w * 7 * 7
-        self.adv = spectral_norm(nn.Linear(features, 1))
-        self.embed = spectral_norm(nn.Embedding(c.num_classes, features))
+        sn = spectral_norm if c.d_spectral_norm else (lambda module: module)
+        self.conv1 = sn(nn.Conv2d(c.img_channels, w, 4, stride=2, padding=1))
+        self.conv2 = sn(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1))
+        features = (2 * w + 1) * 7 * 7  # +1: the minibatch standard deviation channel
+        self.adv = sn(nn.Linear(features, 1))
+        self.embed = sn(nn.Embedding(c.num_classes, features))
         self.aux = nn.Linear(features, c.num_classes)
+        if not c.d_spectral_norm:
+            # DCGAN initialisation; the projection starts at zero so that the class term
+            # (a dot product over thousands of features) does not dominate the first steps.
+            for m in (self.conv1, self.conv2, self.adv, self.aux):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                nn.init.zeros_(m.bias)
+            nn.init.zeros_(self.embed.weight)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (real/fake logits (N,), class logits (N, num_classes))."""
         h = F.leaky_relu(self.conv1(images), 0.2)
-        h = F.leaky_relu(self.conv2(h), 0.2).flatten(1)
+        h = minibatch_stddev(F.leaky_relu(self.conv2(h), 0.2)).flatten(1)
         logits = self.adv(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)
         return logits, self.aux(h)
+
+
+def minibatch_stddev(h: torch.Tensor, group_size: int = MBSTD_GROUP) -> torch.Tensor:
+    """Append one channel: the feature standard deviation within each group of consecutive
+    samples (Karras et al. 2018). D can then see when a batch of fakes lacks variety, which
+    is how a conditional G collapses (one image per class, z ignored) if nothing stops it.
+
+    Groups are consecutive samples, so the real and fake halves of a [real, fake] batch are
+    never mixed as long as the half size is a multiple of the group size.
+    """
+    n, c, height, width = h.shape
+    group = math.gcd(group_size, n)
+    std = h.view(-1, group, c, height, width).float().var(dim=1, unbiased=False).add(1e-8).sqrt()
+    feature = std.mean(dim=(1, 2, 3)).to(h.dtype)  # one number per group
+    feature = feature.repeat_interleave(group).view(n, 1, 1, 1).expand(n, 1, height, width)
+    return torch.cat([h, feature], dim=1)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -394,10 +394,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
                 _after_step(step)
 
             stop_now = stop.signal is not None
-            if ddp.enabled:  # every rank must stop at the same step, or collectives hang
-                flag = torch.tensor([float(stop_now)], device=device)
-                dist.all_reduce(flag)
-                stop_now = bool(flag.item())
+            if ddp.enabled:
+                # Every rank must stop at the same step, or collectives hang; agreeing costs a
+                # device sync, so the ranks compare notes only at log steps.
+                stop_now = False
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    flag = torch.tensor([float(stop.signal is not None)], device=device)
+                    dist.all_reduce(flag)
+                    stop_now = bool(flag.item())
             at_ckpt = step % cfg.ckpt_every == 0 or step == cfg.steps or stop_now
             if step % cfg.log_every == 0 or at_ckpt:
                 mean = (window / window_steps).cpu()
