@@ -2,19 +2,21 @@
 --resume continues exactly where the run stopped."""
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 import torch
-from conftest import core_env
+from conftest import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
 import train as train_cli
-
 from gan.config import TrainConfig
 from gan.training import CHECKPOINT_NAME, train
 from gan.weights import load_generator
 
 pytestmark = pytest.mark.slow
+
+SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
 
 
 def _wait_for(path, proc, timeout=120.0):
@@ -33,22 +35,41 @@ def _load(path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_checkpoints_and_resume_continues(sig, tmp_path, core_train_cmd, core_threads):
-    run, weights = tmp_path / "run", tmp_path / "weights"
-    cmd = core_train_cmd("--steps", "100000", "--ckpt-every", "3", "--log-every", "3",
-                         "--sample-every", "100000", "--run-dir", str(run), "--export-dir", str(weights))
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=core_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """One long training per signal, started together (interpreter start-up is most of the
+    cost), each signalled once its loop has written the step-3 checkpoint.
+    Returns {name: (folder, returncode, stderr)}."""
+    procs = {}
     try:
-        _wait_for(run / CHECKPOINT_NAME, proc)  # the loop is running: step 3 is checkpointed
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
+        for name in SIGNALS:
+            folder = tmp_path_factory.mktemp(name)
+            cmd = [sys.executable, str(REPO_ROOT / "train.py"), *TINY_TRAIN_FLAGS,
+                   "--steps", "100000", "--ckpt-every", "3", "--log-every", "3",
+                   "--sample-every", "100000", "--run-dir", str(folder / "run"),
+                   "--export-dir", str(folder / "weights")]
+            procs[name] = folder, subprocess.Popen(cmd, cwd=folder, env=core_env(), text=True,
+                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name, (folder, proc) in procs.items():
+            _wait_for(folder / "run" / CHECKPOINT_NAME, proc)
+            proc.send_signal(SIGNALS[name])
+        results = {}
+        for name, (folder, proc) in procs.items():
+            _, err = proc.communicate(timeout=60)
+            results[name] = folder, proc.returncode, err
+        return results
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err
+        for _, proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_signal_checkpoints_and_resume_continues(name, interrupted, core_threads):
+    folder, returncode, err = interrupted[name]
+    run, weights = folder / "run", folder / "weights"
+    assert returncode == 130, err
     assert "Traceback" not in err
 
     ckpt = _load(run / CHECKPOINT_NAME)
@@ -73,9 +94,9 @@ def test_signal_checkpoints_and_resume_continues(sig, tmp_path, core_train_cmd, 
 
     # ... and ends exactly where an uninterrupted run of `target` steps ends
     cfg = TrainConfig.from_dict(ckpt["config"])
-    cfg.run_dir, cfg.export_dir, cfg.steps = str(tmp_path / "straight"), None, target
+    cfg.run_dir, cfg.export_dir, cfg.steps = str(folder / "straight"), None, target
     train(cfg, progress=False, log=lambda line: None)
-    straight = _load(tmp_path / "straight" / CHECKPOINT_NAME)
+    straight = _load(folder / "straight" / CHECKPOINT_NAME)
     for key in ("G", "D", "G_ema"):
-        for name, tensor in straight[key].items():
-            assert torch.equal(resumed[key][name], tensor), f"{key}.{name} differs"
+        for tensor_name, tensor in straight[key].items():
+            assert torch.equal(resumed[key][tensor_name], tensor), f"{key}.{tensor_name} differs"
