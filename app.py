@@ -107,20 +107,20 @@ class Handlers:
                   for k in ("samples", "loss_curve", "progress", "nearest_neighbours")))
 
 
-def _digit_radio(label: str, value: int, info: str | None = None) -> gr.Radio:
-    radio = Radio(choices=list(range(10)), value=value, label=label, info=info)
+def _digit_radio(label: str, value: int, elem_id: str) -> gr.Radio:
+    radio = Radio(choices=list(range(10)), value=value, label=label, elem_id=elem_id)
     # The stock schema calls every Radio value a string; the API takes the digit as a number.
     radio.api_info = lambda: {"type": "integer", "description": "a digit from 0 to 9"}
     return radio
 
 
-def _seed_slider(label: str, value: int) -> gr.Slider:
-    return Slider(0, MAX_SEED, value=value, step=1, precision=0, label=label,
+def _seed_slider(label: str, value: int, elem_id: str) -> gr.Slider:
+    return Slider(0, MAX_SEED, value=value, step=1, precision=0, label=label, elem_id=elem_id,
                      info=f"0 to {MAX_SEED:,}; type a number or roll the dice")
 
 
-def _psi_slider(value: float = 1.0) -> gr.Slider:
-    return Slider(0.0, 1.0, value=value, step=0.05, label="Truncation ψ",
+def _psi_slider(elem_id: str) -> gr.Slider:
+    return Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ", elem_id=elem_id,
                      info="1 = as trained; lower = cleaner, less varied")
 
 
@@ -147,11 +147,11 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
             with gr.Tab("Generate", id="generate"):
                 with gr.Row():
                     with gr.Column(scale=1):
-                        digit = _digit_radio("Digit", 3)
+                        digit = _digit_radio("Digit", 3, "digit")
                         with gr.Row(equal_height=True):
-                            seed = _seed_slider("Seed", 42)
+                            seed = _seed_slider("Seed", 42, "seed")
                             dice = gr.Button("🎲", elem_id="dice-seed", scale=0, min_width=50)
-                        psi = _psi_slider()
+                        psi = _psi_slider("psi")
                     with gr.Column(scale=1):
                         image = picture("Generated digit", elem_id="digit-image", height=320)
 
@@ -164,31 +164,31 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
                         mode = Radio(list(GRID_MODES), value=GRID_MODES[0], label="Mode",
                                      info="one digit per row: each column keeps its seed, so a "
                                           "column shows one style across the digits")
-                        grid_digit = _digit_radio("Digit (for 'all one digit')", 7)
+                        grid_digit = _digit_radio("Digit (for 'all one digit')", 7, "grid-digit")
                         with gr.Row(equal_height=True):
-                            grid_seed = _seed_slider("Base seed", 0)
+                            grid_seed = _seed_slider("Base seed", 0, "grid-seed")
                             grid_dice = gr.Button("🎲", elem_id="dice-grid", scale=0, min_width=50)
-                        grid_psi = _psi_slider()
+                        grid_psi = _psi_slider("grid-psi")
                     with gr.Column(scale=2):
                         grid_image = picture("Grid", elem_id="grid-image")
 
             with gr.Tab("Interpolate", id="interpolate"):
                 with gr.Row():
                     with gr.Column():
-                        digit_a = _digit_radio("Digit A", 3)
+                        digit_a = _digit_radio("Digit A", 3, "digit-a")
                         with gr.Row(equal_height=True):
-                            seed_a = _seed_slider("Seed A", 1)
+                            seed_a = _seed_slider("Seed A", 1, "seed-a")
                             dice_a = gr.Button("🎲", elem_id="dice-a", scale=0, min_width=50)
                     with gr.Column():
-                        digit_b = _digit_radio("Digit B", 8)
+                        digit_b = _digit_radio("Digit B", 8, "digit-b")
                         with gr.Row(equal_height=True):
-                            seed_b = _seed_slider("Seed B", 2)
+                            seed_b = _seed_slider("Seed B", 2, "seed-b")
                             dice_b = gr.Button("🎲", elem_id="dice-b", scale=0, min_width=50)
                 with gr.Row():
                     steps = Slider(2, MAX_STEPS, value=12, step=1, precision=0, label="Steps")
                     method = Radio(list(INTERPOLATION_METHODS), value="slerp", label="Path",
                                    info="slerp: along the sphere; lerp: straight line")
-                    interp_psi = _psi_slider()
+                    interp_psi = _psi_slider("interp-psi")
                 strip = picture("Frames", elem_id="strip-image")
                 gif = gr.Image(label="Animation", type="filepath", interactive=False,
                                buttons=["download", "fullscreen"], elem_classes=["pixelated"],
