@@ -28,6 +28,7 @@ from gan.weights import WeightsError
 
 DEFAULT_WEIGHTS = os.environ.get("DIGITGAN_WEIGHTS", "weights")
 DEFAULT_MAX_QUEUE = 64
+THEME = gr.themes.Soft()
 
 CSS = """
 .pixelated img { image-rendering: pixelated; image-rendering: crisp-edges; }
@@ -116,12 +117,12 @@ def _digit_radio(label: str, value: int, elem_id: str) -> gr.Radio:
 
 def _seed_slider(label: str, value: int, elem_id: str) -> gr.Slider:
     return Slider(0, MAX_SEED, value=value, step=1, precision=0, label=label, elem_id=elem_id,
-                     info=f"0 to {MAX_SEED:,}; type a number or roll the dice")
+                  info=f"0 to {MAX_SEED:,}; type a number or roll the dice")
 
 
 def _psi_slider(elem_id: str) -> gr.Slider:
     return Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ", elem_id=elem_id,
-                     info="1 = as trained; lower = cleaner, less varied")
+                  info="1 = as trained; lower = cleaner, less varied")
 
 
 def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | str | os.PathLike,
@@ -224,8 +225,8 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
         interp_io = {"fn": h.interpolate,
                      "inputs": [digit_a, seed_a, digit_b, seed_b, steps, method, interp_psi],
                      "outputs": [strip, gif]}
-        card_io = {"fn": h.model_tab, "outputs": [card, details, samples, loss_curve,
-                                                              progress, neighbours]}
+        card_io = {"fn": h.model_tab,
+                   "outputs": [card, details, samples, loss_curve, progress, neighbours]}
         how_io = {"fn": h.how_it_works, "outputs": how}
 
         gr.on([digit.change, seed.change, psi.change], api_name="generate",
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                       max_queue=args.max_queue)
     try:
         demo.launch(server_name=args.host, server_port=args.port, css=CSS,
-                    theme=gr.themes.Soft())
+                    theme=THEME)
     except OSError as exc:  # e.g. the port is taken
         print(f"error: cannot start the server: {exc}", file=sys.stderr)
         return 1

@@ -1,9 +1,14 @@
 """The app in a real browser (Chromium through Playwright): live updates and every tab.
 
-Screenshots of each tab go to test-artifacts/ (git-ignored).
+Screenshots of each tab go to test-artifacts/ (git-ignored). Run as a script, it takes the
+README's screenshot of the app serving real weights:
+
+    python tests/test_app_browser.py --weights weights --out docs/screenshot.png
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import io
 import os
 import shutil
@@ -35,27 +40,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def url(tmp_path_factory):
+@contextlib.contextmanager
+def launched(weights: Path):
+    """The app as `python app.py` serves it (same CSS and theme), on a free port."""
     import app
-    from gan.config import ModelConfig
-    from gan.models import Generator
-    from gan.weights import save_generator
 
-    with torch.random.fork_rng(devices=[]):
-        generator = Generator(ModelConfig())
-    weights = save_generator(generator, tmp_path_factory.mktemp("weights"))
     demo = app.build_demo(weights, auto_reload_s=None)
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True, css=app.CSS)
+                quiet=True, css=app.CSS, theme=app.THEME)
     try:
         yield demo.local_url
     finally:
         demo.close()
 
 
-@pytest.fixture(scope="module")
-def page(url):
+@contextlib.contextmanager
+def browser_page(url: str):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -68,6 +68,24 @@ def page(url):
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    from gan.config import ModelConfig
+    from gan.models import Generator
+    from gan.weights import save_generator
+
+    with torch.random.fork_rng(devices=[]):
+        generator = Generator(ModelConfig())
+    with launched(save_generator(generator, tmp_path_factory.mktemp("weights"))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    with browser_page(url) as page:
+        yield page
 
 
 def image_src(page, elem_id: str) -> str:
@@ -154,3 +172,29 @@ def test_every_tab_renders(page, tab, ready):
 
 def test_no_script_errors(page):
     assert page.errors == []
+
+
+def take_screenshot(weights: Path, out: Path, tab: str = "Grid") -> None:
+    with launched(weights) as url, browser_page(url) as page:
+        image_src(page, "digit-image")
+        page.get_by_role("tab", name=tab).click()
+        ready = {"Generate": "#digit-image img", "Grid": "#grid-image img",
+                 "Interpolate": "#gif-image img"}.get(tab, "text=Reload weights")
+        page.locator(ready).first.wait_for(state="visible")
+        page.wait_for_timeout(500)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    parser = argparse.ArgumentParser(description="Screenshot one tab of the app serving WEIGHTS.")
+    parser.add_argument("--weights", type=Path, default=Path("weights"))
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
+    parser.add_argument("--tab", default="Grid",
+                        choices=["Generate", "Grid", "Interpolate", "Model", "How it works"])
+    cli = parser.parse_args()
+    take_screenshot(cli.weights, cli.out, cli.tab)
