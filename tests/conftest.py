@@ -20,6 +20,19 @@ if str(REPO_ROOT) not in sys.path:
 from gan.config import ModelConfig, TrainConfig  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def core_single_thread(request):
+    """Core tests run torch on one thread: their models are tiny, and on a busy 2-core
+    machine a second OpenMP thread mostly spins (tens of times slower per forward pass)."""
+    if not request.node.path.name.startswith("test_core_"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def core_model_config() -> ModelConfig:
     return ModelConfig(g_width=8, d_width=8)
