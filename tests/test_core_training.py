@@ -140,14 +140,15 @@ def test_resume_without_checkpoint(core_train_config, core_threads):
         _quiet(core_train_config(), resume=True)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(core_train_config, core_threads,
-                                                                   monkeypatch, tmp_path):
+                                                                   monkeypatch, tmp_path, bad):
     calls = []
 
     def poisoned(*args, **kwargs):
         calls.append(1)
         loss = generator_loss(*args, **kwargs)
-        return loss * float("nan") if len(calls) >= 5 else loss  # from step 5 on
+        return loss * bad if len(calls) >= 5 else loss  # from step 5 on
 
     monkeypatch.setattr(training, "generator_loss", poisoned)
     export = tmp_path / "weights"
