@@ -158,3 +158,49 @@ def make_synthetic_digits(n: int, *, seed: int = 0) -> tuple[torch.Tensor, torch
         row = 2 + 2 * label + int(torch.randint(0, 2, (1,), generator=rng))
         images[i, row: row + 3, 4:24] = 255
     return images, labels
+
+
+class ClassGroupedBatches:
+    """Endless minibatches made of groups of `group_size` images of one class.
+
+    D's minibatch-stddev feature is computed over such groups, so it measures the variety
+    *within a class*: a conditional G that ignores z (one image per class) produces groups
+    with no spread, which D can then see. The fakes of a step reuse the real batch's labels,
+    so real and fake groups have the same classes.
+
+    Groups draw their class in proportion to the class frequencies and their images
+    uniformly within the class (with replacement), from a private CPU generator whose state
+    is all a checkpoint needs.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
+                 group_size: int, seed: int, device: torch.device | str = "cpu"):
+        if batch_size % group_size:
+            raise ValueError(f"batch_size {batch_size} is not a multiple of group_size {group_size}")
+        self.images = from_uint8(images).unsqueeze(1).to(device)  # (N, 1, 28, 28) in [-1, 1]
+        self.labels = labels.to(device)
+        order = torch.argsort(labels, stable=True)
+        counts = torch.bincount(labels)
+        present = torch.nonzero(counts).flatten()
+        self.by_class = order.to(device)                  # indices sorted by label
+        self.starts = (torch.cumsum(counts, 0) - counts)[present]
+        self.counts = counts[present]
+        self.batch_size, self.group_size = batch_size, group_size
+        self.rng = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        groups = self.batch_size // self.group_size
+        which = torch.multinomial(self.counts.double(), groups, replacement=True, generator=self.rng)
+        offsets = (torch.rand(groups, self.group_size, generator=self.rng) * self.counts[which, None]).long()
+        idx = (self.starts[which, None] + offsets).flatten().to(self.by_class.device)
+        idx = self.by_class[idx]
+        return self.images[idx], self.labels[idx]
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.set_state(state["rng"])

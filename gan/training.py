@@ -27,12 +27,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .config import TrainConfig
-from .data import TensorBatches, load_mnist, make_synthetic_digits
+from .data import ClassGroupedBatches, load_mnist, make_synthetic_digits
 from .images import make_grid, save_gif, save_png
 from .metrics import (CLASSIFIER_PATH, class_accuracy, classifier_outputs,
                       conditional_failure_warnings, diversity_ratios, frechet_distance,
                       load_classifier)
-from .models import Discriminator, Generator
+from .models import MBSTD_GROUP, Discriminator, Generator
 from .runtime import configure_cpu_threads, select_device
 from .sampling import latents_from_seeds, to_uint8
 from .weights import atomic_write_bytes, atomic_write_json, save_generator
@@ -265,8 +265,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     images, labels = load_training_data(cfg)
-    batches = TensorBatches(images, labels, batch_size=cfg.batch_size,
-                            seed=cfg.seed + 1000 * ddp.rank, device=device)
+    batches = ClassGroupedBatches(images, labels, batch_size=cfg.batch_size, group_size=MBSTD_GROUP,
+                                  seed=cfg.seed + 1000 * ddp.rank, device=device)
     noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * ddp.rank + 1)
     step, history, metric_history, elapsed_before, overhead_before = 0, [], [], 0.0, 0.0
 
@@ -284,8 +284,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
             batches.load_state_dict(per_rank[ddp.rank]["batches"])
             noise_rng.set_state(per_rank[ddp.rank]["noise"])
         else:  # a different world size: fresh, rank- and step-dependent data order
-            batches = TensorBatches(images, labels, batch_size=cfg.batch_size,
-                                    seed=cfg.seed + 1000 * ddp.rank + ckpt["step"], device=device)
+            batches = ClassGroupedBatches(images, labels, batch_size=cfg.batch_size, group_size=MBSTD_GROUP,
+                                          seed=cfg.seed + 1000 * ddp.rank + ckpt["step"], device=device)
         step, history = ckpt["step"], ckpt["history"]
         metric_history = ckpt.get("metrics", [])
         elapsed_before = ckpt.get("elapsed_s", 0.0)
@@ -381,7 +381,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
             real, real_labels = batches.next()
             n = real.shape[0]
             z = torch.randn(n, cfg.model.z_dim, device=device, generator=noise_rng)
-            fake_labels = torch.randint(0, cfg.model.num_classes, (n,), device=device, generator=noise_rng)
+            fake_labels = real_labels  # same class groups as the real half (see ClassGroupedBatches)
 
             d_loss, g_loss = gan_step(G_train, D_train, D_plain, opt_g, opt_d, real, real_labels, z,
                                       fake_labels, aux_weight=cfg.aux_weight, autocast=autocast)
