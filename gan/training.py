@@ -328,7 +328,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
                   "train_minutes": round((wall - overhead_before - overhead_s) / 60, 3),
                   "class_accuracy": accuracy, "class_accuracy_per_digit": per_class,
                   "frechet_distance": frechet_distance(feats, ref_feats),
-                  "min_diversity_ratio": min(diversity)}
+                  "min_diversity_ratio": min((r for r in diversity if r == r), default=float("nan"))}
         say(f"step {step}: class accuracy {accuracy:.2%} (worst digit {min(per_class):.2%}), "
             f"Frechet distance {result['frechet_distance']:.2f}")
         for warning in conditional_failure_warnings(accuracy, per_class, diversity):
@@ -346,9 +346,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
 
     def check_finite(window: torch.Tensor) -> None:
         if not torch.isfinite(window).all():
-            raise TrainingDiverged(
-                f"loss became NaN/inf before step {step}; stopped. The last good checkpoint "
-                f"is kept in {ckpt_path} (lower --lr-g/--lr-d or change --seed and resume).")
+            kept = (f"The last good checkpoint is kept in {ckpt_path}" if ckpt_path.is_file()
+                    else "No checkpoint had been written yet")
+            raise TrainingDiverged(f"loss became NaN/inf before step {step}; stopped. {kept} "
+                                   "(lower --lr-g/--lr-d or change --seed).")
 
     def save_checkpoint() -> None:
         rng_state = {"batches": batches.state_dict(), "noise": noise_rng.get_state()}
