@@ -692,17 +692,36 @@ def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: st
 
 
 @functools.lru_cache(maxsize=8)
-def _discriminator_parameters(config: ModelConfig) -> int:
-    return count_parameters(Discriminator(config))
+def _discriminator_shape(config: ModelConfig) -> tuple[int, int]:
+    """(parameters, width of the features h that D's heads see), read off a built D."""
+    d = Discriminator(config)
+    return count_parameters(d), d.aux.in_features
+
+
+def _training_line(model: LoadedModel) -> str:
+    """How these weights were trained, from training.json next to them (if it is there)."""
+    training = _read_json(model.folder / "training.json")[0] if model.folder else None
+    cfg = training.get("train_config") if isinstance(training, dict) else None
+    if not isinstance(cfg, dict):
+        return "*(No training.json next to these weights, so their training settings are unknown.)*"
+    parts = [f"{training['step']:,} steps" if isinstance(training.get("step"), int) else None,
+             f"batch {cfg['batch_size']}" if "batch_size" in cfg else None,
+             f"aux_weight = {cfg['aux_weight']}" if "aux_weight" in cfg else None,
+             f"EMA decay {cfg['ema_beta']}" if "ema_beta" in cfg else None,
+             f"Adam lr {cfg.get('lr_g')} (G) / {cfg.get('lr_d')} (D)" if "lr_g" in cfg else None]
+    return "These weights: " + ", ".join(p for p in parts if p) + " (from training.json)."
 
 
 def how_it_works_markdown(model: LoadedModel) -> str:
     """A short, correct description of the served model; every number comes from its config."""
     c = model.config
     g_params = count_parameters(model.generator)
-    d_params = _discriminator_parameters(c)
+    d_params, features = _discriminator_shape(c)
     g2, d2 = 2 * c.g_width, 2 * c.d_width
-    features = d2 * 7 * 7
+    stddev = features == (d2 + 1) * 7 * 7  # D appends a minibatch standard-deviation channel
+    stddev_text = (", plus one channel holding the standard deviation of the features across "
+                   "a small group of samples (*minibatch stddev*: it lets D see when the fakes "
+                   "lack variety)" if stddev else "")
     spectral = getattr(c, "d_spectral_norm", True)  # configs without the field always used it
     normalised = ("Everything but the classifier head is spectrally normalised." if spectral
                   else "It uses no spectral normalisation.")
@@ -720,8 +739,8 @@ also take mixtures of classes). `[z, embedding]` ({c.z_dim + c.embed_dim} number
 {g2}×7×7 → BatchNorm, ReLU → transposed conv 4×4 stride 2 → {c.g_width}×14×14 → BatchNorm, ReLU
 → transposed conv → 1×28×28 → tanh. The app shows it upscaled by nearest neighbour, pixel for pixel.
 
-**Discriminator.** conv 4×4 stride 2 → {c.d_width}×14×14 → conv → {d2}×7×7 (LeakyReLU 0.2) → features
-`h` ({features:,} numbers), then two heads: the real/fake logit `D(x, y) = linear(h) + ⟨embed(y), h⟩`
+**Discriminator.** conv 4×4 stride 2 → {c.d_width}×14×14 → conv 4×4 stride 2 → {d2}×7×7
+(LeakyReLU 0.2 after each){stddev_text} → features `h` ({features:,} numbers), then two heads: the real/fake logit `D(x, y) = linear(h) + ⟨embed(y), h⟩`
 (a *projection discriminator*) and class logits `C(x)` (an *auxiliary classifier*, as in AC-GAN).
 {normalised}
 
@@ -730,9 +749,11 @@ also take mixtures of classes). `[z, embedding]` ({c.z_dim + c.embed_dim} number
     d_loss = softplus(-D(x, y)) + softplus(D(G(z, y'), y')) + aux_weight · CE(C(x), y)
     g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight · CE(C(G(z, y')), y')
 
-x, y are real images and labels, y' random labels for the fakes. D's classifier learns from
+x, y are real images and their labels, y' the labels G is asked to draw. D's classifier learns from
 real images only, so it cannot be taught to accept bad fakes; G is pushed to make fakes that D
 calls real *and* classifies as the asked-for digit.
+
+{_training_line(model)}
 
 **What you get is an average.** The served weights are an exponential moving average (EMA)
 of G's weights during training, which is smoother than the last training step. No batch

@@ -433,7 +433,17 @@ def test_how_it_works_numbers_come_from_the_config(tmp_path, app_make_weights):
     assert f"{count_parameters(model.generator):,} parameters" in text
     assert "of 24 numbers" in text and "10-to-12" in text and "40×7×7" in text
     assert "20×14×14" in text and "9×14×14" in text and "18×7×7" in text
+    from gan.models import Discriminator
+    d = Discriminator(config)
+    assert f"D ({count_parameters(d):,} parameters)" in text
+    assert f"`h` ({d.aux.in_features:,} numbers)" in text
     assert "softplus(-D(x, y))" in text and "CE(C(G(z, y')), y')" in text
     assert "EMA" in text and "recalibrated" in text and "√24" in text
-    default_text = how_it_works_markdown(load_model(app_make_weights(tmp_path / "d")))
+    assert "settings are unknown" in text
+    folder = app_make_weights(tmp_path / "d")
+    (folder / "training.json").write_text(json.dumps(
+        {"step": 6000, "train_config": {"batch_size": 64, "aux_weight": 0.5, "ema_beta": 0.999,
+                                        "lr_g": 0.0002, "lr_d": 0.0002}}))
+    default_text = how_it_works_markdown(load_model(folder))
     assert "of 64 numbers" in default_text and "of 24 numbers" not in default_text
+    assert "6,000 steps, batch 64, aux_weight = 0.5, EMA decay 0.999" in default_text
