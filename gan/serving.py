@@ -749,7 +749,9 @@ also take mixtures of classes). `[z, embedding]` ({c.z_dim + c.embed_dim} number
     d_loss = softplus(-D(x, y)) + softplus(D(G(z, y'), y')) + aux_weight · CE(C(x), y)
     g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight · CE(C(G(z, y')), y')
 
-x, y are real images and their labels, y' the labels G is asked to draw. D's classifier learns from
+x, y are real images and their labels, y' the labels G is asked to draw (in training, the same
+labels as the real half, in groups of same-digit images, so that the minibatch stddev compares
+the variety of real and fake images of one digit). D's classifier learns from
 real images only, so it cannot be taught to accept bad fakes; G is pushed to make fakes that D
 calls real *and* classifies as the asked-for digit.
 
