@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import io
-import json
 import logging
 import math
 import numbers
@@ -37,17 +35,18 @@ import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from .config import ModelConfig
 from .images import gif_bytes, make_grid, upscale
-from .models import Discriminator, Generator, count_parameters
+from .models import Generator
 from .sampling import MAX_SEED, MAX_TRUNCATION, validate_truncation
 from .weights import (CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_generator,
                       weights_fingerprint)
+from .model_card import ModelCard, build_model_card, how_it_works_markdown
 
 log = logging.getLogger(__name__)
 
@@ -490,14 +489,6 @@ class OutputFolder:
 
 # ----------------------------------------------------------------------------- the service
 
-@dataclass(frozen=True)
-class ModelCard:
-    """What the Model tab shows about the served weights."""
-    markdown: str
-    details: dict[str, Any]
-    images: dict[str, Path | None]   # samples, loss_curve, progress, nearest_neighbours
-
-
 class DigitService:
     """The app's operations on top of a ModelHolder: validated inputs, files out.
 
@@ -575,205 +566,3 @@ class DigitService:
 
     def how_it_works(self) -> str:
         return how_it_works_markdown(self.model())
-
-
-# ----------------------------------------------------------------------------- model description
-
-def _read_json(path: Path) -> tuple[Any, str | None]:
-    if not path.is_file():
-        return None, None
-    try:
-        return json.loads(path.read_text()), None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"{path.name} could not be read: {exc}"
-
-
-def _pct(value: Any) -> str:
-    return f"{value:.2%}" if isinstance(value, (int, float)) else "n/a"
-
-
-def _num(value: Any, fmt: str = ".3f") -> str:
-    return format(value, fmt) if isinstance(value, (int, float)) else "n/a"
-
-
-def metrics_summary(metrics: Mapping[str, Any]) -> list[str]:
-    """Markdown bullet lines for the headline numbers of metrics.json (missing keys: skipped)."""
-    lines = []
-    if "class_accuracy" in metrics:
-        line = f"- class accuracy (our MNIST classifier sees the asked-for digit): **{_pct(metrics['class_accuracy'])}**"
-        if "class_accuracy_min_digit" in metrics:
-            line += f", worst digit {_pct(metrics['class_accuracy_min_digit'])}"
-        lines.append(line)
-    if "frechet_distance" in metrics:
-        line = f"- Frechet distance in classifier-feature space: **{_num(metrics['frechet_distance'], '.2f')}**"
-        if "frechet_distance_train_vs_test" in metrics:
-            line += f" (real train vs test: {_num(metrics['frechet_distance_train_vs_test'], '.2f')})"
-        lines.append(line)
-    if "coverage" in metrics:
-        line = f"- coverage: **{_num(metrics['coverage'])}**"
-        if "coverage_train_vs_test" in metrics:
-            line += f" (real train vs test: {_num(metrics['coverage_train_vs_test'])})"
-        lines.append(line)
-    if isinstance(metrics.get("diversity_ratio_per_digit"), dict):
-        ratios = metrics["diversity_ratio_per_digit"]
-        lines.append("- diversity ratio per digit (samples / real): "
-                     + " ".join(f"{d}: {_num(r, '.2f')}" for d, r in ratios.items()))
-    memo = metrics.get("memorisation")
-    if isinstance(memo, dict) and "sample_to_train_rms_median" in memo:
-        lines.append(f"- median RMS distance to the nearest training image: "
-                     f"{_num(memo['sample_to_train_rms_median'])} "
-                     f"(real test images: {_num(memo.get('test_to_train_rms_median'))})")
-    if "samples" in metrics:
-        lines.append(f"- measured on {metrics['samples']} samples, truncation psi "
-                     f"{metrics.get('truncation_psi', 'n/a')}")
-    return lines
-
-
-def _compact(obj: Any, max_list: int = 20) -> Any:
-    """JSON for display: long lists (e.g. nearest-neighbour indices) are summarised."""
-    if isinstance(obj, dict):
-        return {k: _compact(v, max_list) for k, v in obj.items()}
-    if isinstance(obj, list) and len(obj) > max_list:
-        return f"[{len(obj)} values]"
-    if isinstance(obj, list):
-        return [_compact(v, max_list) for v in obj]
-    return obj
-
-
-def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: str | None = None) -> ModelCard:
-    g = model.generator
-    lines = [f"**Weights** `{model.fingerprint}`"
-             + (f" from `{model.folder}`" if model.folder else " (in memory)")
-             + f", loaded {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(model.loaded_at))}",
-             f"**Generator** {count_parameters(g):,} parameters; config "
-             + ", ".join(f"{k}={v}" for k, v in model.config.to_dict().items())]
-    if last_error:
-        lines.append(f"**Last reload failed** (still serving the weights above): {last_error}")
-    details: dict[str, Any] = {"weights_sha256": model.fingerprint,
-                               "folder": str(model.folder) if model.folder else None,
-                               "config": model.config.to_dict()}
-    images: dict[str, Path | None] = {"samples": None, "loss_curve": None, "progress": None,
-                                      "nearest_neighbours": None}
-    folder = model.folder
-    if folder is not None:
-        training, error = _read_json(folder / "training.json")
-        if error:
-            lines.append(f"*{error}*")
-        if isinstance(training, dict):
-            details["training"] = _compact(training)
-            facts = [f"step {training['step']}" if "step" in training else None,
-                     f"seed {training['seed']}" if "seed" in training else None,
-                     f"{training['wall_time_minutes']} min" if "wall_time_minutes" in training else None,
-                     f"on {training['device']}" if "device" in training else None]
-            lines.append("**Training** " + ", ".join(f for f in facts if f))
-            if training.get("command"):
-                lines.append(f"```\n{training['command']}\n```")
-        else:
-            lines.append("**Training** no training.json next to the weights.")
-        metrics, error = _read_json(folder / "metrics.json")
-        if error:
-            lines.append(f"*{error}*")
-        if isinstance(metrics, dict):
-            details["metrics"] = _compact(metrics)
-            stale = metrics.get("weights_sha256") not in (None, model.fingerprint)
-            lines.append("**Evaluation** (metrics.json" + (", measured on other weights "
-                         f"{metrics.get('weights_sha256')}" if stale else "") + ")")
-            lines.extend(metrics_summary(metrics))
-        else:
-            lines.append("**Evaluation** no metrics.json yet (`python -m gan.evaluate` writes it).")
-        for key, name in (("samples", "samples.png"), ("loss_curve", "loss_curve.png"),
-                          ("progress", "progress.gif"), ("nearest_neighbours", "nearest_neighbours.png")):
-            source = folder / name
-            if source.is_file():
-                with contextlib.suppress(OSError):
-                    images[key] = output.write(f"{Path(name).stem}_{model.fingerprint[:8]}",
-                                               source.suffix, source.read_bytes())
-    return ModelCard("\n\n".join(lines), details, images)
-
-
-@functools.lru_cache(maxsize=8)
-def _discriminator_shape(config: ModelConfig) -> tuple[int, int]:
-    """(parameters, width of the features h that D's heads see), read off a built D."""
-    d = Discriminator(config)
-    return count_parameters(d), d.aux.in_features
-
-
-def _training_line(model: LoadedModel) -> str:
-    """How these weights were trained, from training.json next to them (if it is there)."""
-    training = _read_json(model.folder / "training.json")[0] if model.folder else None
-    cfg = training.get("train_config") if isinstance(training, dict) else None
-    if not isinstance(cfg, dict):
-        return "*(No training.json next to these weights, so their training settings are unknown.)*"
-    parts = [f"{training['step']:,} steps" if isinstance(training.get("step"), int) else None,
-             f"batch {cfg['batch_size']}" if "batch_size" in cfg else None,
-             f"aux_weight = {cfg['aux_weight']}" if "aux_weight" in cfg else None,
-             f"EMA decay {cfg['ema_beta']}" if "ema_beta" in cfg else None,
-             f"Adam lr {cfg.get('lr_g')} (G) / {cfg.get('lr_d')} (D)" if "lr_g" in cfg else None]
-    return "These weights: " + ", ".join(p for p in parts if p) + " (from training.json)."
-
-
-def how_it_works_markdown(model: LoadedModel) -> str:
-    """A short, correct description of the served model; every number comes from its config."""
-    c = model.config
-    g_params = count_parameters(model.generator)
-    d_params, features = _discriminator_shape(c)
-    g2, d2 = 2 * c.g_width, 2 * c.d_width
-    stddev = features == (d2 + 1) * 7 * 7  # D appends a minibatch standard-deviation channel
-    stddev_text = (", plus one channel holding the standard deviation of the features across "
-                   "a small group of samples (*minibatch stddev*: it lets D see when the fakes "
-                   "lack variety)" if stddev else "")
-    spectral = getattr(c, "d_spectral_norm", True)  # configs without the field always used it
-    normalised = ("Everything but the classifier head is spectrally normalised." if spectral
-                  else "It uses no spectral normalisation.")
-    return f"""
-### What is served
-
-A **class-conditional GAN** for {c.img_size}x{c.img_size} grey digits. Only the generator
-G ({g_params:,} parameters) is served; the discriminator D ({d_params:,} parameters) is
-needed for training only.
-
-**Generator.** A seed picks the latent: `z ~ N(0, I)` of {c.z_dim} numbers, drawn by a private
-random generator seeded with it, on the CPU, so a seed means the same image everywhere. The
-digit goes through a {c.num_classes}-to-{c.embed_dim} bias-free linear layer (a class embedding that can
-also take mixtures of classes). `[z, embedding]` ({c.z_dim + c.embed_dim} numbers) → linear →
-{g2}×7×7 → BatchNorm, ReLU → transposed conv 4×4 stride 2 → {c.g_width}×14×14 → BatchNorm, ReLU
-→ transposed conv → 1×28×28 → tanh. The app shows it upscaled by nearest neighbour, pixel for pixel.
-
-**Discriminator.** conv 4×4 stride 2 → {c.d_width}×14×14 → conv 4×4 stride 2 → {d2}×7×7
-(LeakyReLU 0.2 after each){stddev_text} → features `h` ({features:,} numbers), then two heads: the real/fake logit `D(x, y) = linear(h) + ⟨embed(y), h⟩`
-(a *projection discriminator*) and class logits `C(x)` (an *auxiliary classifier*, as in AC-GAN).
-{normalised}
-
-**Objective** (non-saturating logistic GAN plus the auxiliary class loss):
-
-    d_loss = softplus(-D(x, y)) + softplus(D(G(z, y'), y')) + aux_weight · CE(C(x), y)
-    g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight · CE(C(G(z, y')), y')
-
-x, y are real images and their labels, y' the labels G is asked to draw (in training, the same
-labels as the real half, in groups of same-digit images, so that the minibatch stddev compares
-the variety of real and fake images of one digit). D's classifier learns from
-real images only, so it cannot be taught to accept bad fakes; G is pushed to make fakes that D
-calls real *and* classifies as the asked-for digit.
-
-{_training_line(model)}
-
-**What you get is an average.** The served weights are an exponential moving average (EMA)
-of G's weights during training, which is smoother than the last training step. No batch
-statistics were ever computed for averaged weights, so G's BatchNorm statistics are
-recalibrated on samples of the EMA generator before export; at serving time G is in eval mode
-and every image depends only on its own (digit, seed).
-
-**Truncation ψ.** The latent is scaled toward its mean: `z ← ψ·z`. ψ = 1 is the model as
-trained; smaller ψ gives cleaner, more typical and less varied digits; ψ = 0 gives one
-"average" image per digit.
-
-**Interpolation.** The latent walks from seed A's z to seed B's z, either in a straight line
-(**lerp**) or along the sphere (**slerp**: the direction follows the great circle, the length
-is interpolated linearly). Gaussian latents in {c.z_dim} dimensions lie near a sphere of radius
-√{c.z_dim} ≈ {math.sqrt(c.z_dim):.1f}; lerp cuts through the inside where the midpoints are
-washed out, slerp stays where training samples lived. The class input moves linearly from
-digit A's one-hot vector to digit B's, so the embedding blends the two: a 3 morphs into an 8.
-
-**Grids.** "one digit per row" gives column c the seed `base + c` in every row: the same z,
-different digits, so a column shows one handwriting style across all digits.
-""".strip()

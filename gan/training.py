@@ -34,7 +34,6 @@ from .metrics import (CLASSIFIER_PATH, class_accuracy, classifier_outputs,
                       load_classifier)
 from .models import MBSTD_GROUP, Discriminator, Generator
 from .runtime import configure_cpu_threads, select_device
-from .sampling import latents_from_seeds, to_uint8
 from .weights import atomic_write_bytes, atomic_write_json, save_generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
