@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import time
 from pathlib import Path
@@ -69,7 +70,11 @@ def time_to_quality(cfg: TrainConfig, out: Path) -> dict:
     from gan.training import train
 
     result = train(cfg, command="python -m benchmarks.training --quality", progress=False)
-    curve = result.metrics
+    return report_curve(result.metrics, out)
+
+
+def report_curve(curve: list[dict], out: Path) -> dict:
+    """Table and plot of a run's metric history; when it first reached 97% and the full bar."""
     first = lambda ok: next((m for m in curve if ok(m)), None)  # noqa: E731
     at97 = first(lambda m: m["class_accuracy"] >= 0.97)
     full = first(lambda m: m["class_accuracy"] >= 0.99 and min(m["class_accuracy_per_digit"]) >= 0.97)
@@ -89,6 +94,7 @@ def plot_curve(curve: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     minutes = [m["train_minutes"] for m in curve]
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
     ax.plot(minutes, [m["class_accuracy"] * 100 for m in curve], "o-", label="class accuracy %")
@@ -116,7 +122,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", help="MNIST IDX folder for --quality")
     parser.add_argument("--train-steps", type=int, default=TrainConfig().steps, help="steps of the --quality run")
     parser.add_argument("--eval-every", type=int, default=500, help="metric period of the --quality run")
+    parser.add_argument("--from-run", metavar="RUN_DIR",
+                        help="only report the quality curve of an earlier run (its metrics_history.json)")
     args = parser.parse_args(argv)
+    if args.from_run:
+        curve = json.loads((Path(args.from_run) / "metrics_history.json").read_text())
+        results = {"run": args.from_run, "quality": report_curve(curve, RESULTS_DIR / "run_quality")}
+        print(f"wrote {write_results('run_quality', results)}")
+        return
 
     device = select_device(args.device)
     if device.type == "cpu":
