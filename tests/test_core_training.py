@@ -3,6 +3,9 @@ divergence, and the helpers around it."""
 import json
 import math
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -249,3 +252,13 @@ def test_train_config_rejects(kwargs):
 def test_train_config_round_trip():
     cfg = TrainConfig(model=ModelConfig(g_width=8), steps=5, export_dir=None)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_configure_cpu_threads_sets_interop_threads_in_a_fresh_process():
+    # inter-op threads can only be set before torch's first parallel work: check it where
+    # nothing ran before, as in app.py and train.py
+    code = ("from gan.runtime import configure_cpu_threads; import torch; "
+            "configure_cpu_threads(1); print(torch.get_num_threads(), torch.get_num_interop_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["1", "1"]
