@@ -268,6 +268,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
                                   seed=cfg.seed + 1000 * ddp.rank, device=device)
     noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * ddp.rank + 1)
     step, history, metric_history, elapsed_before, overhead_before = 0, [], [], 0.0, 0.0
+    commands = [command] if command else []  # the run's provenance: first run, then each resume
 
     if resume:
         if not ckpt_path.is_file():
@@ -289,6 +290,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
         metric_history = ckpt.get("metrics", [])
         elapsed_before = ckpt.get("elapsed_s", 0.0)
         overhead_before = ckpt.get("overhead_s", 0.0)
+        commands = ckpt.get("commands", []) + commands
         say(f"resumed {run_dir} at step {step}")
 
     G_train, D_train = G, D
@@ -363,7 +365,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
                  "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                  "rng": gathered, "history": history, "metrics": metric_history,
                  "elapsed_s": elapsed_before + time.perf_counter() - t_start,
-                 "overhead_s": overhead_before + overhead_s}
+                 "overhead_s": overhead_before + overhead_s, "commands": commands}
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
@@ -435,7 +437,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
     if status == "finished" and ddp.is_main:
         atomic_write_json(run_dir / "history.json", history)
         if cfg.export_dir:
-            export_dir = export_generator(G_ema, cfg.export_dir, cfg=cfg, step=step, command=command,
+            export_dir = export_generator(G_ema, cfg.export_dir, cfg=cfg, step=step, commands=commands,
                                           run_dir=run_dir,
                                           elapsed_s=elapsed_before + time.perf_counter() - t_start,
                                           device=str(device), world_size=ddp.world_size)
@@ -456,7 +458,7 @@ def make_grid_from_png(path: Path):
 
 
 def export_generator(G_ema: Generator, export_dir: str | os.PathLike, *, cfg: TrainConfig, step: int,
-                     command: str, run_dir: Path, elapsed_s: float, device: str,
+                     commands: list[str], run_dir: Path, elapsed_s: float, device: str,
                      world_size: int = 1) -> Path:
     """Write the EMA generator (BatchNorm statistics recalibrated) and its provenance."""
     export_dir = Path(export_dir)
@@ -464,7 +466,10 @@ def export_generator(G_ema: Generator, export_dir: str | os.PathLike, *, cfg: Tr
     recalibrate_batchnorm(served)
     save_generator(served, export_dir)
     atomic_write_json(export_dir / "training.json", {
-        "command": command, "seed": cfg.seed, "step": step, "train_config": cfg.to_dict(),
+        # A resumed run continues exactly (same data order and noise), so the chain of
+        # commands reproduces these weights.
+        "command": " && ".join(commands), "commands": commands,
+        "seed": cfg.seed, "step": step, "train_config": cfg.to_dict(),
         "device": device, "world_size": world_size, "wall_time_minutes": round(elapsed_s / 60, 2),
         "torch_version": torch.__version__})
     for name in ("samples.png", "loss_curve.png", "progress.gif"):
@@ -489,7 +494,8 @@ def export_from_checkpoint(run_dir: str | os.PathLike, export_dir: str | os.Path
     cfg = TrainConfig.from_dict(ckpt["config"])
     G_ema = Generator(cfg.model)
     G_ema.load_state_dict(ckpt["G_ema"])
-    return export_generator(G_ema, export_dir, cfg=cfg, step=ckpt["step"], command=command,
+    return export_generator(G_ema, export_dir, cfg=cfg, step=ckpt["step"],
+                            commands=ckpt.get("commands", []) + ([command] if command else []),
                             run_dir=run_dir, elapsed_s=ckpt.get("elapsed_s", 0.0), device="cpu")
 
 

@@ -262,3 +262,15 @@ def test_configure_cpu_threads_sets_interop_threads_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.split() == ["1", "1"]
+
+
+def test_a_resumed_run_records_every_command_that_made_it(core_train_config, core_threads, tmp_path):
+    export = tmp_path / "weights"
+    cfg = core_train_config(steps=4, export_dir=str(export))
+    _quiet(cfg, command="python train.py --steps 4")
+    cfg.steps = 6
+    _quiet(cfg, resume=True, command="python train.py --resume run --steps 6")
+    provenance = json.loads((export / "training.json").read_text())
+    assert provenance["step"] == 6
+    assert provenance["commands"] == ["python train.py --steps 4", "python train.py --resume run --steps 6"]
+    assert provenance["command"] == "python train.py --steps 4 && python train.py --resume run --steps 6"
