@@ -21,7 +21,7 @@ def random_shift(x: torch.Tensor, max_shift: int, rng: torch.Generator) -> torch
     return padded[:, :, dy: dy + x.shape[2], dx: dx + x.shape[3]]
 
 
-def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor, *, epochs: int = 3,
+def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor, *, epochs: int = 8,
                      batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
                      log=print) -> DigitClassifier:
     torch.manual_seed(seed)
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (else $DIGITGAN_DATA_DIR or download)")
     parser.add_argument("--out", default=str(CLASSIFIER_PATH), help="where to write the weights")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     start = time.perf_counter()
