@@ -8,7 +8,6 @@ Spectral norm on D is optional (off by default: with only three layers it leaves
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import Sequence
 
@@ -38,7 +37,6 @@ class Generator(nn.Module):
         self.up1 = nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(w)
         self.up2 = nn.ConvTranspose2d(w, c.img_channels, 4, stride=2, padding=1)
-        self.is_folded = False  # True on the inference copies made by fold_batchnorm
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -121,36 +119,6 @@ class Generator(nn.Module):
             z_dim=self.config.z_dim, num_classes=self.config.num_classes, method=method,
             truncation_psi=truncation_psi)
         return self.render(z, classes)
-
-
-@torch.no_grad()
-def fold_batchnorm(generator: Generator) -> Generator:
-    """An inference copy of `generator` with each BatchNorm folded into the layer before it.
-
-    In eval mode BatchNorm is a fixed per-channel affine map, so it can be merged into the
-    weights and bias of the preceding linear/transposed-conv layer: same images (to float
-    rounding), two fewer passes over the activations per call. The copy cannot be trained
-    or saved (its parameter names differ); save the original.
-    """
-    folded = copy.deepcopy(generator).eval()
-    per_pixel = 7 * 7  # fc's outputs are (channel, 7, 7), so bn0's scale repeats 49 times
-    scale0, shift0 = _batchnorm_affine(generator.bn0)
-    fc = nn.Linear(generator.fc.in_features, generator.fc.out_features).to(generator.device)
-    fc.weight.copy_(generator.fc.weight * scale0.repeat_interleave(per_pixel)[:, None])
-    fc.bias.copy_(shift0.repeat_interleave(per_pixel))
-    scale1, shift1 = _batchnorm_affine(generator.bn1)
-    up1 = nn.ConvTranspose2d(generator.up1.in_channels, generator.up1.out_channels, 4, stride=2,
-                             padding=1).to(generator.device)
-    up1.weight.copy_(generator.up1.weight * scale1[None, :, None, None])
-    up1.bias.copy_(shift1)
-    folded.fc, folded.up1, folded.bn0, folded.bn1 = fc, up1, nn.Identity(), nn.Identity()
-    folded.is_folded = True
-    return folded.requires_grad_(False)
-
-
-def _batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
 
 
 class Discriminator(nn.Module):

@@ -75,8 +75,6 @@ def _config_json(config: ModelConfig) -> dict[str, Any]:
 
 def save_generator(generator: Generator, folder: str | os.PathLike) -> Path:
     """Write `generator` (its weights and config) to `folder`, atomically file by file."""
-    if generator.is_folded:
-        raise ValueError("cannot save a BatchNorm-folded inference copy; save the original generator")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = _config_json(generator.config)

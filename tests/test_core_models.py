@@ -85,24 +85,3 @@ def test_model_config_dict_round_trip_and_unknown_keys():
     with pytest.raises(ValueError, match="unknown model config keys.*'depth'"):
         ModelConfig.from_dict({**config.to_dict(), "depth": 3})
 
-
-def test_fold_batchnorm_gives_the_same_images_and_cannot_be_saved(tmp_path):
-    from gan.models import fold_batchnorm
-    from gan.weights import save_generator
-
-    generator = Generator(ModelConfig(g_width=8)).eval()
-    gen = torch.Generator().manual_seed(0)
-    for bn in (generator.bn0, generator.bn1):  # statistics far from the identity map
-        bn.running_mean.copy_(torch.randn(bn.num_features, generator=gen))
-        bn.running_var.copy_(torch.rand(bn.num_features, generator=gen) + 0.5)
-        bn.weight.data.copy_(torch.randn(bn.num_features, generator=gen))
-    folded = fold_batchnorm(generator)
-    digits, seeds = [0, 3, 9, 9], [0, 1, 2, 3]
-    z = torch.randn(4, generator.z_dim, generator=gen)
-    labels = torch.tensor(digits)
-    with torch.inference_mode():
-        assert torch.allclose(generator(z, labels), folded(z, labels), atol=1e-5)
-    assert torch.equal(generator.generate(digits, seeds), folded.generate(digits, seeds))
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    with pytest.raises(ValueError, match="folded"):
-        save_generator(folded, tmp_path)
