@@ -323,6 +323,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # One torch thread per request and one request per core, on purpose: two threads make a
+    # lone 10x10 grid faster on an idle 2-core machine (about 19 vs 35 ms), but when another
+    # process keeps one core busy, as on a shared free Space, their p95 jumps to about 130 ms
+    # (OpenMP threads spin waiting for the descheduled one) while one thread stays near
+    # 40 ms. `python -m benchmarks.inference` measures both.
     threads = configure_cpu_threads(args.threads)
     try:
         holder = ModelHolder(Path(args.weights))
