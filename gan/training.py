@@ -347,10 +347,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
 
     def check_finite(window: torch.Tensor) -> None:
         if not torch.isfinite(window).all():
-            kept = (f"The last good checkpoint is kept in {ckpt_path}" if ckpt_path.is_file()
-                    else "No checkpoint had been written yet")
-            raise TrainingDiverged(f"loss became NaN/inf before step {step}; stopped. {kept} "
-                                   "(lower --lr-g/--lr-d or change --seed).")
+            if ckpt_path.is_file():
+                advice = (f"The last good checkpoint is kept in {ckpt_path}: resume from it with "
+                          f"python train.py --resume {run_dir} --lr-g ... --lr-d ... (lower rates).")
+            else:
+                advice = "No checkpoint had been written yet: start again with lower --lr-g/--lr-d."
+            raise TrainingDiverged(f"loss became NaN/inf before step {step}; stopped. {advice}")
 
     def save_checkpoint() -> None:
         rng_state = {"batches": batches.state_dict(), "noise": noise_rng.get_state()}
