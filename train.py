@@ -56,7 +56,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         from gan.training import load_checkpoint_config
 
         base = load_checkpoint_config(args.resume)
-        changed_model = sorted(model_names & set(given))
+        saved_model = base.model.to_dict()
+        changed_model = sorted(k for k in model_names & set(given) if given[k] != saved_model[k])
         if changed_model:
             raise ValueError(f"cannot change the model of a resumed run ({', '.join(changed_model)})")
         base.run_dir = args.resume
