@@ -7,6 +7,8 @@ logit, C(x) D's class logits, G(z, y) a fake of class y:
     g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight * CE(C(G(z, y')), y')
 
 D's classifier learns from real images only, so it cannot be taught to accept bad fakes.
+In this loop y' = y: the fakes of a step take the real batch's labels, which come in groups
+of one digit (see ClassGroupedBatches and the minibatch-stddev channel in models.py).
 """
 from __future__ import annotations
 
