@@ -35,13 +35,19 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(np.asarray(image), factor, axis=-2), factor, axis=-1)
 
 
-def png_bytes(image: np.ndarray, *, metadata: Mapping[str, object] | None = None) -> bytes:
-    """Encode a uint8 (H, W) image as PNG, with `metadata` as tEXt chunks (provenance)."""
+def png_bytes(image: np.ndarray, *, metadata: Mapping[str, object] | None = None,
+              compress_level: int = 6) -> bytes:
+    """Encode a uint8 (H, W) image as PNG, with `metadata` as tEXt chunks (provenance).
+
+    compress_level is zlib's 0-9; servers use 1: upscaled digits are mostly runs of equal
+    bytes, which fast compression packs nearly as well, about 3x sooner.
+    """
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_text(str(key), str(value))
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8), mode="L").save(buf, format="PNG", pnginfo=info)
+    Image.fromarray(np.asarray(image, dtype=np.uint8), mode="L").save(
+        buf, format="PNG", pnginfo=info, compress_level=compress_level)
     return buf.getvalue()
 
 

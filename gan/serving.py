@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import io
 import logging
 import math
 import numbers
@@ -41,7 +40,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig
-from .images import gif_bytes, make_grid, upscale
+from .images import gif_bytes, make_grid, png_bytes, upscale
 from .models import Generator
 from .sampling import MAX_SEED, MAX_TRUNCATION, validate_truncation
 from .weights import (CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_generator,
@@ -416,17 +415,7 @@ def render_interpolation(model: LoadedModel, digit_a: int, seed_a: int, digit_b:
 
 
 def encode_png(pixels: np.ndarray, metadata: Mapping[str, object]) -> bytes:
-    """PNG with `metadata` as tEXt chunks (like gan.images.png_bytes), tuned for serving:
-    upscaled images are mostly runs of equal bytes, which fast compression handles well."""
-    from PIL import Image, PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    for key, value in metadata.items():
-        info.add_text(str(key), str(value))
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(pixels, dtype=np.uint8), mode="L").save(
-        buf, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
-    return buf.getvalue()
+    return png_bytes(pixels, metadata=metadata, compress_level=PNG_COMPRESS_LEVEL)
 
 
 def gif_frame_ms(steps: int) -> int:
