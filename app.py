@@ -268,8 +268,10 @@ def missing_weights_demo(message: str) -> gr.Blocks:
 
 
 def _weights_message(folder: str | os.PathLike, exc: Exception) -> str:
-    return (f"Cannot serve the weights in {folder}: {exc}\n"
-            f"Train a generator into that folder with:\n"
+    message = f"Cannot serve the weights in {folder}: {exc}"
+    if "python train.py" in message:  # the error already says how to make them
+        return message
+    return (f"{message}\nTrain a generator into that folder with:\n"
             f"    {MAKE_WEIGHTS_COMMAND.format(folder=folder)}")
 
 
