@@ -56,8 +56,9 @@ def save_png(path: str | Path, image: np.ndarray, *, metadata: Mapping[str, obje
 
 
 def gif_bytes(frames: Sequence[np.ndarray], *, duration_ms: int = 80, loop: bool = True,
-              bounce: bool = False) -> bytes:
-    """Animated GIF of uint8 (H, W) frames; `bounce` plays forward then back."""
+              bounce: bool = False, comment: str | None = None) -> bytes:
+    """Animated GIF of uint8 (H, W) frames; `bounce` plays forward then back. `comment` goes
+    into the GIF's comment extension (GIF has no key-value text chunks like PNG)."""
     frames = [np.asarray(f, dtype=np.uint8) for f in frames]
     if not frames:
         raise ValueError("a GIF needs at least one frame")
@@ -65,8 +66,9 @@ def gif_bytes(frames: Sequence[np.ndarray], *, duration_ms: int = 80, loop: bool
         frames = frames + frames[-2:0:-1]
     pil = [Image.fromarray(f, mode="L") for f in frames]
     buf = io.BytesIO()
+    extra = {"comment": comment.encode()} if comment else {}
     pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=duration_ms,
-                loop=0 if loop else 1, optimize=False)
+                loop=0 if loop else 1, optimize=False, **extra)
     return buf.getvalue()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
 import math
 import numbers
@@ -541,7 +542,8 @@ class DigitService:
             strip_path = self._png("interpolate", strip)
             with self.stats.timed("interpolate.encode"):
                 gif = gif_bytes([upscale(f, GIF_SCALE) for f in frames],
-                                duration_ms=gif_frame_ms(steps), bounce=True)
+                                duration_ms=gif_frame_ms(steps), bounce=True,
+                                comment=json.dumps(strip.metadata, sort_keys=True))
             return strip_path, self.output.write(strip.stem, ".gif", gif)
 
     def reload(self) -> str:

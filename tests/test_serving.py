@@ -197,6 +197,7 @@ def test_interpolate_strip_and_gif(service, app_weights):
     assert (meta["digits"], meta["seeds"], meta["steps"], meta["method"]) == ("3,8", "1,2", "6", "lerp")
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 2 * 6 - 2  # forward, then back
+        assert json.loads(im.info["comment"]) == meta  # the same provenance, as a GIF comment
     scale = int(meta["scale"])
     first = pixels(strip)[2 * scale: 30 * scale, 2 * scale: 30 * scale][::scale, ::scale]
     generator = load_generator(app_weights)
