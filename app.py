@@ -120,6 +120,14 @@ def _seed_slider(label: str, value: int, elem_id: str) -> gr.Slider:
                   info=f"0 to {MAX_SEED:,}; type a number or roll the dice")
 
 
+def _seed_with_dice(label: str, value: int, elem_id: str, dice_id: str) -> tuple[gr.Slider, gr.Button]:
+    """A seed slider with a dice button beside it (the button is wired to a random seed)."""
+    with gr.Row(equal_height=True):
+        slider = _seed_slider(label, value, elem_id)
+        dice = gr.Button("🎲", elem_id=dice_id, scale=0, min_width=50)
+    return slider, dice
+
+
 def _psi_slider(elem_id: str) -> gr.Slider:
     return Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ", elem_id=elem_id,
                   info="1 = as trained; lower = cleaner, less varied")
@@ -149,9 +157,7 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
                 with gr.Row():
                     with gr.Column(scale=1):
                         digit = _digit_radio("Digit", 3, "digit")
-                        with gr.Row(equal_height=True):
-                            seed = _seed_slider("Seed", 42, "seed")
-                            dice = gr.Button("🎲", elem_id="dice-seed", scale=0, min_width=50)
+                        seed, dice = _seed_with_dice("Seed", 42, "seed", "dice-seed")
                         psi = _psi_slider("psi")
                     with gr.Column(scale=1):
                         image = picture("Generated digit", elem_id="digit-image", height=320)
@@ -166,9 +172,7 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
                                      info="one digit per row: each column keeps its seed, so a "
                                           "column shows one style across the digits")
                         grid_digit = _digit_radio("Digit (for 'all one digit')", 7, "grid-digit")
-                        with gr.Row(equal_height=True):
-                            grid_seed = _seed_slider("Base seed", 0, "grid-seed")
-                            grid_dice = gr.Button("🎲", elem_id="dice-grid", scale=0, min_width=50)
+                        grid_seed, grid_dice = _seed_with_dice("Base seed", 0, "grid-seed", "dice-grid")
                         grid_psi = _psi_slider("grid-psi")
                     with gr.Column(scale=2):
                         grid_image = picture("Grid", elem_id="grid-image")
@@ -177,14 +181,10 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
                 with gr.Row():
                     with gr.Column():
                         digit_a = _digit_radio("Digit A", 3, "digit-a")
-                        with gr.Row(equal_height=True):
-                            seed_a = _seed_slider("Seed A", 1, "seed-a")
-                            dice_a = gr.Button("🎲", elem_id="dice-a", scale=0, min_width=50)
+                        seed_a, dice_a = _seed_with_dice("Seed A", 1, "seed-a", "dice-a")
                     with gr.Column():
                         digit_b = _digit_radio("Digit B", 8, "digit-b")
-                        with gr.Row(equal_height=True):
-                            seed_b = _seed_slider("Seed B", 2, "seed-b")
-                            dice_b = gr.Button("🎲", elem_id="dice-b", scale=0, min_width=50)
+                        seed_b, dice_b = _seed_with_dice("Seed B", 2, "seed-b", "dice-b")
                 with gr.Row():
                     steps = Slider(2, MAX_STEPS, value=12, step=1, precision=0, label="Steps")
                     method = Radio(list(INTERPOLATION_METHODS), value="slerp", label="Path",
