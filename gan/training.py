@@ -338,12 +338,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
             say(f"WARNING step {step}: {warning}")
         return result
 
+    progress_frames: list = []  # the fixed-noise grids so far, the frames of progress.gif
+
     def save_progress_images() -> None:
         grid = grid_image(G_ema)
         save_png(run_dir / "samples" / f"step_{step:07d}.png", grid, metadata={"step": step})
         save_png(run_dir / "samples.png", grid, metadata={"step": step})
-        frames = [make_grid_from_png(p) for p in sorted((run_dir / "samples").glob("step_*.png"))]
-        save_gif(run_dir / "progress.gif", frames, duration_ms=300)
+        if progress_frames:
+            progress_frames.append(grid)
+        else:  # the first grid of this process: read this one and, when resumed, the earlier ones
+            progress_frames.extend(read_grey_png(p) for p in sorted((run_dir / "samples").glob("step_*.png")))
+        save_gif(run_dir / "progress.gif", progress_frames, duration_ms=300)
         if history:
             atomic_write_bytes(run_dir / "loss_curve.png", loss_curve_png(history))
 
@@ -453,9 +458,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, command: str = "",
     return TrainResult(step, status, run_dir, export_dir, history, metric_history)
 
 
-def make_grid_from_png(path: Path):
-    from PIL import Image
+def read_grey_png(path: Path):
     import numpy as np
+    from PIL import Image
 
     with Image.open(path) as im:
         return np.asarray(im.convert("L"))
