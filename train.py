@@ -1,6 +1,7 @@
 """Train DigitGAN: a thin CLI over gan.training.
 
     python train.py --data-dir DIR                      # train from scratch, export to weights/
+    python train.py --data-dir DIR --preset quick       # a short run (about 97% class accuracy)
     python train.py --resume runs/mnist                 # continue a run from its checkpoint
     python train.py --resume runs/mnist --steps 9000    # ... and train it for longer
     python train.py --export runs/mnist                 # export a checkpoint's EMA generator
@@ -13,7 +14,7 @@ import dataclasses
 import shlex
 import sys
 
-from gan.config import ModelConfig, TrainConfig, field_comments
+from gan.config import PRESETS, ModelConfig, TrainConfig, field_comments, preset_values
 from gan.data import MnistNotFound
 
 
@@ -38,6 +39,9 @@ def _add_fields(parser: argparse.ArgumentParser, cls: type, skip: set[str]) -> N
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="a named recipe for a new run; flags given with it override its values: "
+                             + "; ".join(f"{k}: {v or 'the defaults'}" for k, v in PRESETS.items()))
     parser.add_argument("--export", metavar="RUN_DIR",
                         help="only export RUN_DIR's EMA generator to --export-dir, then exit")
     parser.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=True,
@@ -53,8 +57,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     model_names = {f.name for f in dataclasses.fields(ModelConfig)}
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
     if args.resume:
-        from gan.training import load_checkpoint_config
+        from gan.checkpoint import load_checkpoint_config
 
+        if args.preset:
+            raise ValueError("--preset is for a new run; a resumed run keeps its saved settings")
         base = load_checkpoint_config(args.resume)
         saved_model = base.model.to_dict()
         changed_model = sorted(k for k in model_names & set(given) if given[k] != saved_model[k])
@@ -64,6 +70,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     else:
         base = TrainConfig(model=ModelConfig(**{k: given[k] for k in model_names & set(given)}))
     values = base.to_dict()
+    if args.preset:
+        values.update(preset_values(args.preset))
     values.update({k: given[k] for k in train_names & set(given)})
     if args.resume:
         values["run_dir"] = args.resume
@@ -79,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "train.py", *argv])
     try:
         if args.export:
-            from gan.training import export_from_checkpoint
+            from gan.checkpoint import export_from_checkpoint
 
             export_dir = getattr(args, "export_dir", None) or "weights"
             print(f"exported to {export_from_checkpoint(args.export, export_dir, command=command)}")

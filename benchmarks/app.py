@@ -9,7 +9,7 @@ with gradio_client, as API users would:
 2. --grid-calls single 10x10 /grid requests, one after another.
 
 Prints p50/p95 latency (as the client sees it) and requests/s, and the generator's share
-of the time, measured inside the server (gan.serving.ServingStats): generator calls vs the
+of the time, measured inside the server (gan.timing.ServingStats): generator calls vs the
 summed client latencies, vs the server's handler time, and vs wall time. Writes the same
 figures to benchmarks/results/app.json. The weights are copied to a temp folder first, so
 a training run writing weights/ meanwhile cannot change what is measured.

@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gan.config import TrainConfig
 from gan.models import Discriminator, Generator
 from gan.runtime import configure_cpu_threads, select_device
-from gan.training import gan_step
+from gan.losses import gan_step
 
 from .common import RESULTS_DIR, machine_info, matmul_gflops, print_table, write_results
 

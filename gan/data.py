@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from .config import TrainConfig
 from .sampling import from_uint8
 
 DATA_DIR_ENV = "DIGITGAN_DATA_DIR"
@@ -204,3 +205,10 @@ class ClassGroupedBatches:
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.set_state(state["rng"])
+
+
+def load_training_data(cfg: TrainConfig, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """A run's data: synthetic digits if cfg.synthetic_size, else MNIST."""
+    if cfg.synthetic_size:
+        return make_synthetic_digits(cfg.synthetic_size, seed=cfg.seed + (split == "test"))
+    return load_mnist(split, data_dir=cfg.data_dir, download=cfg.download)

@@ -17,22 +17,14 @@ import torch
 
 from .data import MnistNotFound, load_mnist
 from .images import make_grid, save_png
-from .metrics import (CLASSIFIER_PATH, DigitClassifier, class_accuracy, classifier_outputs, coverage,
-                      diversity_ratios, frechet_distance, load_classifier, nearest_neighbours)
+from .metrics import (CLASSIFIER_PATH, DigitClassifier, classifier_outputs, coverage,
+                      frechet_distance, load_classifier,
+                      nearest_neighbours, sample_quality)
 from .runtime import select_device
-from .weights import WeightsError, atomic_write_json, load_generator, weights_fingerprint
+from .files import atomic_write_json
+from .weights import WeightsError, load_generator, weights_fingerprint
 
 MEMORISATION_PER_DIGIT = 5
-
-
-def conditional_samples(generator, samples_per_digit: int, *, truncation_psi: float = 1.0,
-                        batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Digits 0-9 x seeds 0..samples_per_digit-1 (digit-major), as uint8 images and labels."""
-    digits = [d for d in range(generator.num_classes) for _ in range(samples_per_digit)]
-    seeds = list(range(samples_per_digit)) * generator.num_classes
-    chunks = [generator.generate(digits[i: i + batch], seeds[i: i + batch], truncation_psi=truncation_psi)
-              for i in range(0, len(digits), batch)]
-    return torch.cat(chunks), torch.tensor(digits)
 
 
 def memorisation_report(samples: torch.Tensor, sample_labels: torch.Tensor, train_images: torch.Tensor,
@@ -62,12 +54,13 @@ def evaluate_generator(generator, *, classifier: DigitClassifier, train: tuple[t
                        truncation_psi: float = 1.0, picture: Path | None = None,
                        log=print) -> dict:
     start = time.perf_counter()
-    samples, sample_labels = conditional_samples(generator, samples_per_digit, truncation_psi=truncation_psi)
-    fake_feats, predicted = classifier_outputs(classifier, samples)
-    accuracy, per_digit = class_accuracy(predicted, sample_labels, generator.num_classes)
     test_feats, test_pred = classifier_outputs(classifier, test[0])
     train_feats, _ = classifier_outputs(classifier, train[0])
-    fd = frechet_distance(fake_feats, test_feats)
+    quality = sample_quality(generator, classifier, test_feats, test[1],
+                             samples_per_digit=samples_per_digit, truncation_psi=truncation_psi)
+    samples, sample_labels, fake_feats = quality["samples"], quality["labels"], quality["feats"]
+    accuracy, per_digit, fd = (quality["class_accuracy"], quality["class_accuracy_per_digit"],
+                               quality["frechet_distance"])
     floor = frechet_distance(train_feats, test_feats)
     n_cov = min(len(test_feats), len(fake_feats))
     result = {
@@ -81,8 +74,7 @@ def evaluate_generator(generator, *, classifier: DigitClassifier, train: tuple[t
         "frechet_ratio_to_floor": fd / floor if floor > 0 else math.inf,
         "coverage": coverage(test_feats[:n_cov], fake_feats[:n_cov]),
         "coverage_train_vs_test": coverage(test_feats[:n_cov], train_feats[:n_cov]),
-        "diversity_ratio_per_digit": {str(d): r for d, r in enumerate(
-            diversity_ratios(test_feats, test[1], fake_feats, sample_labels, generator.num_classes))},
+        "diversity_ratio_per_digit": {str(d): r for d, r in enumerate(quality["diversity"])},
         "classifier_test_accuracy": float((test_pred == test[1]).double().mean()),
         "memorisation": memorisation_report(samples, sample_labels, train[0], test[0], picture=picture),
     }

@@ -17,9 +17,10 @@ import numpy as np
 
 from .images import make_grid, save_png
 from .runtime import select_device
-from .sampling import MAX_SEED
+from .sampling import MAX_SEED, digit_major
 from .spec import parse_int_spec
-from .weights import WeightsError, atomic_write_bytes, load_generator, weights_fingerprint
+from .files import atomic_write_bytes
+from .weights import WeightsError, load_generator, weights_fingerprint
 
 MAX_IMAGES = 100_000
 
@@ -47,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(digits) * len(seeds) > MAX_IMAGES:
             raise ValueError(f"{len(digits)} digits x {len(seeds)} seeds is more than {MAX_IMAGES} images")
         generator = load_generator(args.weights, device=select_device(args.device))
-        all_digits = [d for d in digits for _ in seeds]
-        all_seeds = seeds * len(digits)
+        all_digits, all_seeds = digit_major(digits, seeds)
         images = generator.generate(all_digits, all_seeds, truncation_psi=args.truncation).numpy()
     except (ValueError, WeightsError) as exc:
         parser.error(str(exc))

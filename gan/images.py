@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 
-from .weights import atomic_write_bytes
+from .files import atomic_write_bytes
 
 
 def make_grid(images: torch.Tensor | np.ndarray, *, rows: int, cols: int, pad: int = 2,

@@ -17,7 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from .sampling import from_uint8
+from .files import atomic_write_bytes
+from .sampling import digit_major, from_uint8
 
 CLASSIFIER_PATH = Path(__file__).parent / "assets" / "mnist_classifier.safetensors"
 
@@ -55,7 +56,6 @@ def load_classifier(path: str | Path = CLASSIFIER_PATH, *, device: str | torch.d
 
 
 def save_classifier(model: DigitClassifier, path: str | Path, *, metadata: dict[str, str]) -> None:
-    from .weights import atomic_write_bytes  # local: keeps metrics free of a weights import cycle
     from safetensors.torch import save as save_bytes
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -173,3 +173,27 @@ def conditional_failure_warnings(accuracy: float, per_class: list[float],
             warnings.append(f"digits {collapsed} have under 30% of the real feature diversity: "
                             "mode collapse within those classes")
     return warnings
+
+
+def conditional_samples(generator, samples_per_digit: int, *, truncation_psi: float = 1.0,
+                        batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Digits 0-9 x seeds 0..samples_per_digit-1 (digit-major), as uint8 images and labels."""
+    digits, seeds = digit_major(range(generator.num_classes), range(samples_per_digit))
+    chunks = [generator.generate(digits[i: i + batch], seeds[i: i + batch], truncation_psi=truncation_psi)
+              for i in range(0, len(digits), batch)]
+    return torch.cat(chunks), torch.tensor(digits)
+
+
+def sample_quality(generator, classifier: DigitClassifier, real_feats: torch.Tensor,
+                   real_labels: torch.Tensor, *, samples_per_digit: int,
+                   truncation_psi: float = 1.0) -> dict:
+    """The headline numbers of conditional samples against real images' features: what
+    `python -m gan.evaluate` reports and what training measures as it goes."""
+    samples, labels = conditional_samples(generator, samples_per_digit, truncation_psi=truncation_psi)
+    feats, predicted = classifier_outputs(classifier, samples)
+    accuracy, per_class = class_accuracy(predicted, labels, generator.num_classes)
+    return {"samples": samples, "labels": labels, "feats": feats,
+            "class_accuracy": accuracy, "class_accuracy_per_digit": per_class,
+            "frechet_distance": frechet_distance(feats, real_feats),
+            "diversity": diversity_ratios(real_feats, real_labels, feats, labels,
+                                          generator.num_classes)}

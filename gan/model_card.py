@@ -12,13 +12,12 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from .config import ModelConfig
+from .files import OutputFolder
+from .model_holder import LoadedModel
 from .models import Discriminator, count_parameters
-
-if TYPE_CHECKING:  # serving imports this module; the names are only needed for annotations
-    from .serving import LoadedModel, OutputFolder
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,6 @@ class ModelCard:
     markdown: str
     details: dict[str, Any]
     images: dict[str, Path | None]   # samples, loss_curve, progress, nearest_neighbours
-
 
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
@@ -164,7 +162,10 @@ def _training_line(model: LoadedModel) -> str:
 
 
 def how_it_works_markdown(model: LoadedModel) -> str:
-    """A short, correct description of the served model; every number comes from its config."""
+    """A short, correct description of the served model; every number comes from its config.
+
+    Longer than the usual function limit: it is one page of text with the numbers filled in.
+    """
     c = model.config
     g_params = count_parameters(model.generator)
     d_params, features = _discriminator_shape(c)
@@ -173,8 +174,7 @@ def how_it_works_markdown(model: LoadedModel) -> str:
     stddev_text = (", plus one channel holding the standard deviation of the features across "
                    "a small group of samples (*minibatch stddev*: it lets D see when the fakes "
                    "lack variety)" if stddev else "")
-    spectral = getattr(c, "d_spectral_norm", True)  # configs without the field always used it
-    normalised = ("Everything but the classifier head is spectrally normalised." if spectral
+    normalised = ("Everything but the classifier head is spectrally normalised." if c.d_spectral_norm
                   else "It uses no spectral normalisation.")
     return f"""
 ### What is served

@@ -1,8 +1,8 @@
 """Class-conditional generator and discriminator for 28x28 digits.
 
 G: [z, embed(class)] -> Linear -> 7x7 -> ConvT -> 14x14 -> ConvT -> 28x28, tanh.
-D: conv 14x14 -> conv 7x7 (+ minibatch-stddev channel) -> flat features h, three heads on h:
-   adversarial logit  psi(h) + <embed(y), h>   (projection discriminator, Miyato & Koyama 2018)
+D: conv 14x14 -> conv 7x7 (+ minibatch-stddev channel) -> flat features h, two heads on h:
+   adversarial logit  adv(h) + <embed(y), h>   (projection discriminator, Miyato & Koyama 2018)
    class logits       aux(h)                     (auxiliary classifier, AC-GAN)
 Spectral norm on D is optional (off by default: with only three layers it leaves D too weak).
 """
@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .config import ModelConfig
-from .sampling import (interpolation_path, latents_from_seeds, to_uint8, validate_digits,
-                       validate_truncation)
+from .inputs import as_digits, as_truncation
+from .sampling import interpolation_path, latents_from_seeds, to_uint8
 
 
 MBSTD_GROUP = 4  # samples per minibatch-stddev group; training batches are multiples of it
@@ -76,20 +76,33 @@ class Generator(nn.Module):
         return self.synthesize(z, one_hot)
 
     @torch.inference_mode()
-    def generate(self, digits: Sequence[int], seeds: Sequence[int], *,
-                 truncation_psi: float = 1.0) -> torch.Tensor:
+    def generate(self, digits: Sequence[int], seeds: Sequence[int], *, truncation_psi: float = 1.0,
+                 edit: torch.Tensor | None = None) -> torch.Tensor:
         """One image per (digit, seed) pair -> uint8 tensor (N, 28, 28) on the CPU.
 
         The same seed gives the same latent on every device (see `latents_from_seeds`);
         truncation_psi < 1 pulls the latent toward the mean for cleaner, less varied digits.
+        `edit` (z_dim,) is added to every latent after truncation: a step along latent
+        directions (see gan.directions), so that psi does not shrink the edit.
         """
         digits, seeds = list(digits), list(seeds)
         if len(digits) != len(seeds):
             raise ValueError(f"digits and seeds must have equal length, got {len(digits)} "
                              f"and {len(seeds)}")
-        validate_digits(digits, self.config.num_classes)
-        psi = validate_truncation(truncation_psi)
+        psi = as_truncation(truncation_psi)
         z = latents_from_seeds(seeds, self.config.z_dim, device=self.device) * psi
+        if edit is not None:
+            z = z + edit.to(self.device, z.dtype)
+        return self.draw(z, digits)
+
+    @torch.inference_mode()
+    def draw(self, z: torch.Tensor, digits: Sequence[int]) -> torch.Tensor:
+        """Given latents (N, z_dim), or one (z_dim,) for every digit -> uint8 (N, 28, 28)."""
+        digits = as_digits(list(digits), self.config.num_classes)
+        z = z.to(self.device, torch.float32)
+        z = z.expand(len(digits), -1) if z.dim() == 1 else z
+        if len(z) != len(digits):
+            raise ValueError(f"{len(z)} latents for {len(digits)} digits")
         labels = torch.tensor(digits, dtype=torch.long, device=self.device)
         return self.render(z, F.one_hot(labels, self.config.num_classes).to(z.dtype))
 
@@ -163,6 +176,32 @@ def minibatch_stddev(h: torch.Tensor, group_size: int = MBSTD_GROUP) -> torch.Te
     feature = std.mean(dim=(1, 2, 3)).to(h.dtype)  # one number per group
     feature = feature.repeat_interleave(group).view(n, 1, 1, 1).expand(n, 1, height, width)
     return torch.cat([h, feature], dim=1)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(generator: Generator, *, batches: int = 8, batch_size: int = 256,
+                          seed: int = 12345) -> None:
+    """Recompute G's BatchNorm statistics for its current weights.
+
+    The EMA generator's weights are an average that no batch statistics were ever computed
+    for; this measures them exactly (cumulative average over a few batches of samples), with
+    a private generator so that it leaves training's random streams untouched.
+    """
+    device = generator.device
+    rng = torch.Generator().manual_seed(seed)
+    bns = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average
+    generator.train()
+    for _ in range(batches):
+        z = torch.randn(batch_size, generator.z_dim, generator=rng).to(device)
+        labels = torch.randint(0, generator.num_classes, (batch_size,), generator=rng).to(device)
+        generator(z, labels)
+    for bn, momentum in zip(bns, momenta):
+        bn.momentum = momentum
+    generator.eval()
 
 
 def count_parameters(module: nn.Module) -> int:

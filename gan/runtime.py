@@ -25,6 +25,13 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def configure_cpu_threads(threads: int = 0) -> int:
     """One intra-op thread per core, one inter-op thread.
 
@@ -32,7 +39,7 @@ def configure_cpu_threads(threads: int = 0) -> int:
     (or extra inter-op threads) only spin and fight for the same cores.
     """
     if threads <= 0:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = usable_cores()
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # may only be set before the first parallel op
         torch.set_num_interop_threads(1)

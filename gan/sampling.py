@@ -1,42 +1,24 @@
 """Latents and latent-space walks: seeds -> z, truncation, lerp/slerp, class morphs.
 
-Everything here is model-agnostic and validated, so the CLI, the app and the tests share
-one set of rules and one set of error messages.
+Everything here is model-agnostic. Inputs are checked by the rules in gan.inputs, so the
+CLI, the app and the library answer bad input with the same messages.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 
-MAX_SEED = 2**32 - 1
-MAX_TRUNCATION = 1.0
+from .inputs import (MAX_SEED, MAX_TRUNCATION, as_choice, as_digits, as_int, as_seed,  # noqa: F401
+                     as_truncation)
+
+INTERPOLATION_METHODS = ("slerp", "lerp")
 
 
-def _is_int(value: object) -> bool:
-    # bool is an int subclass in Python, but True is no seed or digit.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def validate_seed(seed: object) -> int:
-    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
-    return seed
-
-
-def validate_digits(digits: Sequence[object], num_classes: int = 10) -> list[int]:
-    for digit in digits:
-        if not _is_int(digit) or not 0 <= digit < num_classes:
-            raise ValueError(f"digit must be an integer in 0..{num_classes - 1}, got {digit!r}")
-    return list(digits)
-
-
-def validate_truncation(psi: object) -> float:
-    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not math.isfinite(psi) \
-            or not 0.0 <= psi <= MAX_TRUNCATION:
-        raise ValueError(f"truncation_psi must be a number in 0..{MAX_TRUNCATION}, got {psi!r}")
-    return float(psi)
+def digit_major(digits: Sequence[int], seeds: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Every (digit, seed) pair, digit-major: for each digit, every seed. The order of
+    grids with a row per digit, of evaluation samples and of `python -m gan.generate`."""
+    return [d for d in digits for _ in seeds], [s for _ in digits for s in seeds]
 
 
 def latents_from_seeds(seeds: Sequence[int], z_dim: int, *,
@@ -50,7 +32,7 @@ def latents_from_seeds(seeds: Sequence[int], z_dim: int, *,
     rng = torch.Generator(device="cpu")
     rows = []
     for seed in seeds:
-        rng.manual_seed(validate_seed(seed))
+        rng.manual_seed(as_seed(seed))
         rows.append(torch.randn(z_dim, generator=rng))
     if not rows:
         return torch.empty(0, z_dim, device=device)
@@ -86,7 +68,12 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float, *, eps: flo
     return direction * lerp(a_norm, b_norm, t)
 
 
-INTERPOLATIONS = {"lerp": lerp, "slerp": slerp}
+def class_path(digit_a: int, digit_b: int, steps: int, num_classes: int = 10) -> torch.Tensor:
+    """(steps, num_classes) class mixtures moving linearly from digit_a's one-hot vector to
+    digit_b's: fed to the generator's class embedding, a 3 morphs into an 8."""
+    t = torch.linspace(0.0, 1.0, steps).unsqueeze(1)
+    eye = torch.eye(num_classes)
+    return lerp(eye[digit_a].expand(steps, -1), eye[digit_b].expand(steps, -1), t)
 
 
 def interpolation_path(*, digit_a: int, seed_a: int, digit_b: int, seed_b: int, steps: int,
@@ -94,23 +81,18 @@ def interpolation_path(*, digit_a: int, seed_a: int, digit_b: int, seed_b: int, 
                        truncation_psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents (steps, z_dim) and class mixtures (steps, num_classes) from A to B inclusive.
 
-    The class conditioning is interpolated linearly between the two one-hot vectors, so a 3
-    can morph into an 8 while z walks from seed A's latent to seed B's.
+    z walks from seed A's latent to seed B's while the class input moves from digit A to B.
     """
-    validate_digits([digit_a, digit_b], num_classes)
-    if not _is_int(steps) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
-    if method not in INTERPOLATIONS:
-        raise ValueError(f"method must be one of {sorted(INTERPOLATIONS)}, got {method!r}")
-    psi = validate_truncation(truncation_psi)
+    digit_a, digit_b = as_digits([digit_a, digit_b], num_classes)
+    steps = as_int(steps, "steps", 2, 10_000)
+    method = as_choice(method, "method", INTERPOLATION_METHODS)
+    psi = as_truncation(truncation_psi)
     z_a, z_b = latents_from_seeds([seed_a, seed_b], z_dim)
     t = torch.linspace(0.0, 1.0, steps)
     z_a, z_b = z_a.expand(steps, -1), z_b.expand(steps, -1)
     # slerp takes one t per row; lerp broadcasts, so t needs its own column
     z = (slerp(z_a, z_b, t) if method == "slerp" else lerp(z_a, z_b, t.unsqueeze(1))) * psi
-    eye = torch.eye(num_classes)
-    classes = lerp(eye[digit_a].expand(steps, -1), eye[digit_b].expand(steps, -1), t.unsqueeze(1))
-    return z, classes
+    return z, class_path(digit_a, digit_b, steps, num_classes)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,53 +19,33 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 
 from .config import ModelConfig
+from .files import atomic_write_bytes, atomic_write_json
 from .models import Generator
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 ARCHITECTURE = "DigitGAN-Generator"
 FORMAT_VERSION = 1
-TRAIN_COMMAND = "python train.py --data-dir DIR"
+
+
+def make_weights_command(folder: str | os.PathLike) -> str:
+    """The command that trains a generator and exports it to `folder`."""
+    return f"python train.py --data-dir DIR --export-dir {folder}"
 
 
 class WeightsError(ValueError):
-    """The weights folder is missing, incomplete, corrupt or does not match its config."""
+    """The weights folder is missing, incomplete, corrupt or does not match its config.
 
+    `hint` is the command that makes weights, where making them is the fix (missing files);
+    `str(error)` is the problem alone and `error.advice()` the problem plus the hint.
+    """
 
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it; done once, at import
-    os.umask(mask)
-    return mask
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
-
-_UMASK = _read_umask()
-
-
-def _make_temp(folder: Path, name: str) -> tuple[int, str]:
-    """A temp file beside the target (same file system, so the rename is atomic), with the
-    permissions a plain open() would give instead of mkstemp's owner-only 0600."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_UMASK)
-    return fd, tmp
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _make_temp(path.parent, path.name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    def advice(self) -> str:
+        return f"{self}\nMake them with:\n    {self.hint}" if self.hint else str(self)
 
 
 def _config_json(config: ModelConfig) -> dict[str, Any]:
@@ -92,8 +71,8 @@ def save_generator(generator: Generator, folder: str | os.PathLike) -> Path:
 def read_config(folder: str | os.PathLike) -> ModelConfig:
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
-        raise WeightsError(f"{path} not found. Train a generator first: {TRAIN_COMMAND} "
-                           f"(it writes {CONFIG_NAME} and {WEIGHTS_NAME} to weights/).")
+        raise WeightsError(f"{path} not found: a weights folder holds {CONFIG_NAME} and "
+                           f"{WEIGHTS_NAME}.", hint=make_weights_command(Path(folder)))
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -129,12 +108,20 @@ def load_generator(folder: str | os.PathLike = "weights", *,
     """Build the generator from `config.json`, load `model.safetensors` strictly, validate.
 
     Returns it in eval mode, without gradients, on `device`. Raises `WeightsError` with a
-    message that names the problem for anything missing, corrupt or mismatched.
+    message that names the problem for anything missing, corrupt or mismatched, and the
+    command that makes new weights as its hint.
     """
     folder = Path(folder)
+    try:
+        return _load_checked(folder, device)
+    except WeightsError as exc:
+        exc.hint = exc.hint or make_weights_command(folder)
+        raise
+
+
+def _load_checked(folder: Path, device: torch.device | str) -> Generator:
     if not folder.is_dir():
-        raise WeightsError(f"weights folder {folder} does not exist. Train a generator first: "
-                           f"{TRAIN_COMMAND} --export-dir {folder}")
+        raise WeightsError(f"weights folder {folder} does not exist.")
     config = read_config(folder)
     path = folder / WEIGHTS_NAME
     if not path.is_file():

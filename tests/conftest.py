@@ -43,7 +43,7 @@ def core_generator(core_model_config):
     """A tiny generator as load_generator returns one: eval mode, no gradients, BatchNorm
     statistics measured (so they are not the trivial 0/1 of a fresh module)."""
     from gan.models import Generator
-    from gan.training import recalibrate_batchnorm
+    from gan.models import recalibrate_batchnorm
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1234)
@@ -143,7 +143,7 @@ def core_mnist_dir(tmp_path):
 
 
 # ----------------------------------------------------------------------------- app fixtures
-# Fixtures for the web app (gan/serving.py, app.py) are prefixed `app_`. They never use
+# Fixtures for the web app (gan/service.py and friends, app.py, app_tabs/) are prefixed `app_`. They never use
 # weights/ or MNIST: a freshly initialised generator stands in for trained weights.
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from PIL import Image
 import app
 from gan.config import ModelConfig
 from gan.models import Generator
-from gan.serving import GRID_MODES
+from gan.pictures import GRID_MODES
 from gan.weights import save_generator, weights_fingerprint
 
 pytestmark = pytest.mark.timeout(120)
@@ -70,10 +70,18 @@ def test_controls_update_the_image_without_a_button(demo):
         assert {event for _, event in endpoint(demo, name).targets} == {"change"}
 
 
-def test_queue_limits(demo):
-    assert demo._queue.max_size == 16
-    assert demo._queue.default_concurrency_limit == 2
-    assert endpoint(demo, "reload").concurrency_limit == 1
+def test_queue_limits(weights, monkeypatch):
+    asked = {}
+    real_queue = gr.Blocks.queue
+
+    def recording_queue(self, **kwargs):
+        asked.update(kwargs)
+        return real_queue(self, **kwargs)
+
+    monkeypatch.setattr(gr.Blocks, "queue", recording_queue)
+    demo = app.build_demo(weights, auto_reload_s=None, concurrency_limit=3, max_queue=16)
+    assert asked == {"default_concurrency_limit": 3, "max_size": 16}
+    assert endpoint(demo, "reload").concurrency_limit == 1  # one reload at a time
 
 
 def test_images_are_served_as_png_files_and_shown_pixelated(demo):

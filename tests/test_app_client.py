@@ -18,7 +18,7 @@ from PIL import Image
 import app
 from gan.config import ModelConfig
 from gan.models import Generator
-from gan.serving import GRID_MODES
+from gan.pictures import GRID_MODES
 from gan.weights import WEIGHTS_NAME, save_generator, weights_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

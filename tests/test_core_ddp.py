@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from gan.training import CHECKPOINT_NAME
+from gan.checkpoint import CHECKPOINT_NAME
 from gan.weights import load_generator
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,8 @@ from PIL import Image
 
 from gan import evaluate as evaluate_cli
 from gan.data import make_synthetic_digits
-from gan.evaluate import MEMORISATION_PER_DIGIT, conditional_samples, evaluate_generator
+from gan.evaluate import MEMORISATION_PER_DIGIT, evaluate_generator
+from gan.metrics import conditional_samples
 from gan.metrics import (DigitClassifier, class_accuracy, conditional_failure_warnings, coverage,
                          diversity_ratios, frechet_distance, nearest_neighbours)
 from gan.weights import weights_fingerprint

@@ -60,7 +60,7 @@ def test_truncation_zero_gives_one_image_per_digit(core_weights_dir, tmp_path):
     (["--seeds", "-1"], "bad seed spec part '-1'"),
     (["--seeds", "4294967296"], "seed 4294967296 is out of range"),
     (["--digits", "0-9", "--seeds", "0-99999"], "more than 100000 images"),
-    (["--truncation", "1.5"], "truncation_psi must be a number in 0..1"),
+    (["--truncation", "1.5"], "truncation_psi must be a number from 0 to 1"),
     (["--truncation", "nan"], "truncation_psi"),
     (["--out", "grid.jpg"], "--out must end in .png or .npy"),
     (["--out", "no/such/folder/grid.png"], "does not exist"),

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
-from gan.training import CHECKPOINT_NAME
+from gan.checkpoint import CHECKPOINT_NAME
 from gan.weights import load_generator
 
 pytestmark = pytest.mark.slow

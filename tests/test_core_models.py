@@ -25,10 +25,15 @@ def test_generator_and_discriminator_shapes(config):
 
 
 def test_width_sets_layer_sizes():
-    small, big = ModelConfig(g_width=4, d_width=4), ModelConfig(g_width=8, d_width=8)
-    assert count_parameters(Generator(small)) < count_parameters(Generator(big))
-    assert count_parameters(Discriminator(small)) < count_parameters(Discriminator(big))
-    assert Generator(big).fc.out_features == 2 * 8 * 7 * 7
+    config = ModelConfig(g_width=8, d_width=6)
+    G, D = Generator(config), Discriminator(config)
+    assert (G.fc.in_features, G.fc.out_features) == (64 + 32, 2 * 8 * 7 * 7)
+    assert (G.up1.in_channels, G.up1.out_channels, G.up2.out_channels) == (16, 8, 1)
+    assert (D.conv1.out_channels, D.conv2.out_channels) == (6, 12)
+    assert D.adv.in_features == D.aux.in_features == (12 + 1) * 7 * 7  # +1: minibatch stddev
+    # the counts the model card prints, layer by layer (weights + biases + BatchNorm affine)
+    assert count_parameters(G) == (10 * 32 + 96 * 784 + 2 * 16 + 16 * 8 * 16 + 2 * 8
+                                   + 8 * 1 * 16 + 1)
 
 
 def test_forward_equals_synthesize_with_one_hot(core_generator):
@@ -48,7 +53,7 @@ def test_generate_returns_uint8_on_cpu(core_generator):
 
 
 @pytest.mark.parametrize("digits, seeds", [([1, 2], [1]), ([10], [0]), ([-1], [0]), ([True], [0]),
-                                           ([1.0], [0]), ([1], [-1]), ([1], [2**32]), ([1], [True])])
+                                           ([1.5], [0]), ([1], [-1]), ([1], [2**32]), ([1], [True])])
 def test_generate_rejects_bad_arguments(core_generator, digits, seeds):
     with pytest.raises(ValueError):
         core_generator.generate(digits, seeds)

@@ -11,7 +11,8 @@ from conftest import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
 import train as train_cli
 from gan.config import TrainConfig
-from gan.training import CHECKPOINT_NAME, train
+from gan.checkpoint import CHECKPOINT_NAME
+from gan.training import train
 from gan.weights import load_generator
 
 pytestmark = pytest.mark.slow

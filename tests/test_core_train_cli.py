@@ -6,7 +6,7 @@ import torch
 
 import train as train_cli
 from gan.config import ModelConfig, TrainConfig
-from gan.training import CHECKPOINT_NAME
+from gan.checkpoint import CHECKPOINT_NAME
 from gan.weights import load_generator
 
 

@@ -11,13 +11,16 @@ import pytest
 import torch
 import torch.nn as nn
 
-import gan.training as training
+import gan.losses as losses
 from gan.config import ModelConfig, TrainConfig
 from gan.models import Generator
 from gan.runtime import configure_cpu_threads, select_device
-from gan.training import (CHECKPOINT_NAME, TrainingDiverged, discriminator_loss, ema_beta_at,
-                          export_from_checkpoint, generator_loss, grid_image, recalibrate_batchnorm,
-                          train, update_ema)
+from gan.checkpoint import CHECKPOINT_NAME, export_from_checkpoint
+from gan.losses import discriminator_loss, generator_loss
+from gan.models import recalibrate_batchnorm
+from gan.progress import grid_image
+from gan.ema import ema_beta_at, update_ema
+from gan.training import TrainingDiverged, train
 from gan.weights import load_generator
 
 
@@ -139,7 +142,7 @@ def test_resume_equals_the_uninterrupted_run(core_train_config, core_threads, tm
 
 
 def test_resume_without_checkpoint(core_train_config, core_threads):
-    with pytest.raises(FileNotFoundError, match="cannot resume"):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
         _quiet(core_train_config(), resume=True)
 
 
@@ -153,7 +156,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(core_train_co
         loss = generator_loss(*args, **kwargs)
         return loss * bad if len(calls) >= 5 else loss  # from step 5 on
 
-    monkeypatch.setattr(training, "generator_loss", poisoned)
+    monkeypatch.setattr(losses, "generator_loss", poisoned)
     export = tmp_path / "weights"
     cfg = core_train_config(steps=20, ckpt_every=2, log_every=2, export_dir=str(export))
     with pytest.raises(TrainingDiverged, match="NaN/inf") as info:
@@ -168,7 +171,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(core_train_co
     assert not export.exists()
 
     # the kept checkpoint resumes fine once the cause is gone
-    monkeypatch.setattr(training, "generator_loss", generator_loss)
+    monkeypatch.setattr(losses, "generator_loss", generator_loss)
     result, _ = _quiet(core_train_config(steps=6, ckpt_every=2, log_every=2, run_dir=cfg.run_dir),
                        resume=True)
     assert result.step == 6 and all(math.isfinite(h["g_loss"]) for h in result.history)

@@ -1,4 +1,5 @@
 """Weights on disk: round trip, atomic writes, permissions, and refusing anything broken."""
+import hashlib
 import json
 import os
 import stat
@@ -61,7 +62,8 @@ def test_failed_save_keeps_old_weights_and_leaves_no_temp_file(core_weights_dir,
 
 def test_fingerprint_names_the_weights(core_weights_dir, core_generator, tmp_path):
     first = weights_fingerprint(core_weights_dir)
-    assert len(first) == 12 and int(first, 16) >= 0
+    # the first 12 hex digits of the weights file's sha256, as `sha256sum model.safetensors` shows
+    assert first == hashlib.sha256((core_weights_dir / WEIGHTS_NAME).read_bytes()).hexdigest()[:12]
     with torch.no_grad():
         core_generator.up2.bias.add_(0.5)
     assert weights_fingerprint(save_generator(core_generator, tmp_path / "other")) != first
@@ -76,16 +78,19 @@ def _expect(folder, *patterns):
     message = str(info.value)
     for pattern in patterns:
         assert pattern in message, message
+    # every refusal carries the one command that makes new weights, for that folder
+    assert info.value.hint == f"python train.py --data-dir DIR --export-dir {folder}"
+    assert info.value.advice().endswith(info.value.hint)
     return message
 
 
 def test_missing_folder(tmp_path):
-    _expect(tmp_path / "nowhere", "does not exist", "python train.py")
+    _expect(tmp_path / "nowhere", "does not exist")
 
 
 def test_missing_config(core_weights_dir):
     (core_weights_dir / CONFIG_NAME).unlink()
-    _expect(core_weights_dir, "config.json not found", "Train a generator first")
+    _expect(core_weights_dir, "config.json not found")
 
 
 def test_missing_weights_file(core_weights_dir):

@@ -1,4 +1,5 @@
-"""gan.serving without any UI: input rules, provenance, reloads, concurrency."""
+"""The service layer without any UI (gan.inputs, gan.model_holder, gan.pictures, gan.service):
+input rules, provenance, reloads, concurrency."""
 from __future__ import annotations
 
 import json
@@ -18,10 +19,14 @@ from gan.config import ModelConfig
 from gan.images import upscale
 from gan.models import Generator, count_parameters
 from gan.sampling import MAX_SEED
-from gan.serving import (DIGIT_SCALE, GRID_MODES, MAX_GRID, MAX_STEPS, DigitService, ModelHolder,
-                         OutputFolder, ServingStats, as_choice, as_digit, as_int, as_seed,
-                         as_truncation, fit_scale, grid_cells, how_it_works_markdown, load_model,
-                         random_seed)
+from gan.files import OutputFolder
+from gan.inputs import (MAX_GRID, MAX_STEPS, as_choice, as_digit, as_int, as_seed, as_truncation,
+                        random_seed)
+from gan.model_card import how_it_works_markdown
+from gan.model_holder import ModelHolder, load_model
+from gan.pictures import DIGIT_SCALE, GRID_MODES, fit_scale, grid_cells
+from gan.service import DigitService
+from gan.timing import ServingStats
 from gan.weights import WEIGHTS_NAME, WeightsError, load_generator, weights_fingerprint
 
 pytestmark = pytest.mark.timeout(120)
@@ -273,12 +278,13 @@ def test_missing_folder_names_the_train_command(tmp_path):
     with pytest.raises(WeightsError) as info:
         ModelHolder(folder)
     assert str(folder) in str(info.value)
-    assert f"python train.py --data-dir DIR --export-dir {folder}" in str(info.value)
+    assert info.value.hint == f"python train.py --data-dir DIR --export-dir {folder}"
 
 
 def test_empty_folder_names_the_train_command(tmp_path):
-    with pytest.raises(WeightsError, match=r"config.json not found.*--export-dir"):
+    with pytest.raises(WeightsError, match=r"config.json not found") as info:
         ModelHolder(tmp_path)
+    assert "--export-dir" in info.value.advice()
 
 
 def test_corrupt_weights_are_refused(app_weights):

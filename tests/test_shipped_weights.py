@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gan.evaluate import conditional_samples
+from gan.metrics import conditional_samples
 from gan.metrics import class_accuracy, classifier_outputs, load_classifier
 from gan.weights import load_generator, weights_fingerprint
 

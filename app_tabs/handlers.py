@@ -1,0 +1,29 @@
+"""The event handlers: gan.service calls whose refusals become gr.Error messages."""
+from __future__ import annotations
+
+import gradio as gr
+
+from gan.inputs import random_seed
+from gan.service import DigitService
+
+from .widgets import user_errors
+
+TRAINING_PICTURES = ("samples", "loss_curve", "progress", "nearest_neighbours")
+
+
+class Handlers:
+    def __init__(self, service: DigitService):
+        self.service = service
+        self.generate = user_errors(service.generate)
+        self.grid = user_errors(service.grid)
+        self.interpolate = user_errors(service.interpolate)
+        self.reload = user_errors(service.reload)
+        self.how_it_works = user_errors(service.how_it_works)
+        self.random_seed = random_seed
+
+    def model_tab(self) -> tuple:
+        """Markdown, JSON details, then the four training pictures (hidden when absent)."""
+        card = user_errors(self.service.model_card)()
+        return (card.markdown, card.details,
+                *(gr.Image(value=card.images[k], visible=card.images[k] is not None)
+                  for k in TRAINING_PICTURES))

@@ -1,0 +1,63 @@
+"""The GAN objective and one training step: (1) update D, (2) update G.
+
+Non-saturating logistic GAN + auxiliary classifier, with D(x, y) the adversarial logit,
+C(x) D's class logits, G(z, y) a fake of class y:
+
+    d_loss = softplus(-D(x, y)) + softplus(D(G(z, y'), y')) + aux_weight * CE(C(x), y)
+    g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight * CE(C(G(z, y')), y')
+
+D's classifier learns from real images only, so it cannot be taught to accept bad fakes.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                       real_class_logits: torch.Tensor, real_labels: torch.Tensor,
+                       aux_weight: float) -> torch.Tensor:
+    adversarial = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    return adversarial + aux_weight * F.cross_entropy(real_class_logits, real_labels)
+
+
+def generator_loss(fake_logits: torch.Tensor, fake_class_logits: torch.Tensor,
+                   fake_labels: torch.Tensor, aux_weight: float) -> torch.Tensor:
+    return F.softplus(-fake_logits).mean() + aux_weight * F.cross_entropy(fake_class_logits, fake_labels)
+
+
+def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_g: torch.optim.Optimizer,
+             opt_d: torch.optim.Optimizer, real: torch.Tensor, real_labels: torch.Tensor,
+             z: torch.Tensor, fake_labels: torch.Tensor, *, aux_weight: float,
+             autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step; returns the (d_loss, g_loss) tensors without syncing the device.
+
+    D and G may be DDP/compiled wrappers; D_plain is the bare discriminator module, used in
+    the G step where D's gradients are not needed (and must not be all-reduced).
+    """
+    n = real.shape[0]
+    # (1) update D: real -> 1, fake -> 0; one forward over both halves
+    with autocast():
+        fake = G(z, fake_labels)
+        logits, class_logits = D(torch.cat([real, fake.detach()]), torch.cat([real_labels, fake_labels]))
+    logits, class_logits = logits.float(), class_logits.float()
+    d_loss = discriminator_loss(logits[:n], logits[n:], class_logits[:n], real_labels, aux_weight)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+
+    # (2) update G: make D call the fakes real and of the asked-for class
+    D_plain.requires_grad_(False)
+    with autocast():
+        logits, class_logits = D_plain(fake, fake_labels)
+    g_loss = generator_loss(logits.float(), class_logits.float(), fake_labels, aux_weight)
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    D_plain.requires_grad_(True)
+    return d_loss.detach(), g_loss.detach()

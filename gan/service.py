@@ -1,0 +1,115 @@
+"""The app's operations, usable (and tested) without any UI library: validated requests in,
+image files with provenance out.
+
+    service = DigitService(ModelHolder("weights"))
+    path = service.generate(3, 42, 0.8)     # a PNG file with provenance text chunks
+    service.reload()                        # swap in new weights (old kept on failure)
+
+Rules of the road:
+- Every public method checks its inputs with gan.inputs and raises `ValueError` with a
+  message that says what is allowed. Nothing is clamped or rounded silently.
+- A request takes one reference to the served model when it starts and uses only that, so
+  a reload never changes the model under a running request.
+- Randomness comes from seeds through private generators; the global RNGs are never seeded.
+- Output files get unique names in a private folder; nothing is shared between requests.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .files import OutputFolder
+from .images import gif_bytes, upscale
+from .inputs import (MAX_GRID, MAX_STEPS, as_choice, as_digit, as_int, as_seed,
+                     as_truncation)
+from .model_card import ModelCard, build_model_card, how_it_works_markdown
+from .model_holder import LoadedModel, ModelHolder
+from .pictures import (GIF_SCALE, GRID_MODES, Picture, encode_png, gif_frame_ms, render_digit,
+                       render_grid, render_interpolation)
+from .sampling import INTERPOLATION_METHODS
+from .timing import ServingStats
+
+
+class DigitService:
+    """The app's operations on top of a ModelHolder: validated inputs, files out.
+
+    `auto_reload_s`: before a request, check at most this often whether the weight files
+    changed and swap them in (None: only on explicit reload()).
+    """
+
+    def __init__(self, holder: ModelHolder, *, output: OutputFolder | None = None,
+                 stats: ServingStats | None = None, auto_reload_s: float | None = 5.0):
+        self.holder = holder
+        self.output = output or OutputFolder()
+        self.stats = stats or ServingStats()
+        self.auto_reload_s = auto_reload_s
+
+    def model(self) -> LoadedModel:
+        if self.auto_reload_s is not None:
+            self.holder.reload_if_changed(self.auto_reload_s)
+        return self.holder.current()
+
+    def write_png(self, kind: str, picture: Picture) -> Path:
+        """Encode `picture` with its provenance and write it to the output folder (timed)."""
+        with self.stats.timed(f"{kind}.encode"):
+            data = encode_png(picture.pixels, picture.metadata)
+        with self.stats.timed(f"{kind}.write"):
+            return self.output.write(picture.stem, ".png", data)
+
+    def generate(self, digit: object, seed: object, truncation_psi: object = 1.0) -> Path:
+        """One digit as a PNG (280x280, nearest-neighbour upscaled) with provenance."""
+        with self.stats.timed("generate.handler"):
+            model = self.model()
+            digit = as_digit(digit, num_classes=model.config.num_classes)
+            seed, psi = as_seed(seed), as_truncation(truncation_psi)
+            return self.write_png("generate", render_digit(model, digit, seed, psi, stats=self.stats))
+
+    def grid(self, rows: object, cols: object, seed: object, mode: object = GRID_MODES[0],
+             digit: object = 0, truncation_psi: object = 1.0) -> Path:
+        """A rows x cols grid as a PNG with provenance (see `grid_cells` for the modes)."""
+        with self.stats.timed("grid.handler"):
+            model = self.model()
+            rows, cols = as_int(rows, "rows", 1, MAX_GRID), as_int(cols, "cols", 1, MAX_GRID)
+            seed = as_seed(seed)
+            mode = as_choice(mode, "mode", GRID_MODES)
+            digit = as_digit(digit, num_classes=model.config.num_classes)
+            psi = as_truncation(truncation_psi)
+            return self.write_png("grid", render_grid(model, rows, cols, seed, mode, digit, psi,
+                                                      stats=self.stats))
+
+    def interpolate(self, digit_a: object, seed_a: object, digit_b: object, seed_b: object,
+                    steps: object = 12, method: object = "slerp",
+                    truncation_psi: object = 1.0) -> tuple[Path, Path]:
+        """(PNG strip of the frames, animated GIF playing A -> B -> A)."""
+        with self.stats.timed("interpolate.handler"):
+            model = self.model()
+            n = model.config.num_classes
+            digit_a, seed_a = as_digit(digit_a, "digit_a", n), as_seed(seed_a, "seed_a")
+            digit_b, seed_b = as_digit(digit_b, "digit_b", n), as_seed(seed_b, "seed_b")
+            steps = as_int(steps, "steps", 2, MAX_STEPS)
+            method = as_choice(method, "method", INTERPOLATION_METHODS)
+            psi = as_truncation(truncation_psi)
+            strip, frames = render_interpolation(model, digit_a, seed_a, digit_b, seed_b, steps,
+                                                 method, psi, stats=self.stats)
+            return self.write_png("interpolate", strip), self.write_gif("interpolate", strip, frames)
+
+    def write_gif(self, kind: str, strip: Picture, frames) -> Path:
+        """The frames as a GIF playing forward and back, with the strip's provenance as JSON
+        in the GIF comment (GIF has no key-value text chunks)."""
+        with self.stats.timed(f"{kind}.encode"):
+            gif = gif_bytes([upscale(f, GIF_SCALE) for f in frames],
+                            duration_ms=gif_frame_ms(len(frames)), bounce=True,
+                            comment=json.dumps(strip.metadata, sort_keys=True))
+        return self.output.write(strip.stem, ".gif", gif)
+
+    def reload(self) -> str:
+        """Reload the weights folder now; WeightsError (a ValueError) if the new weights are
+        invalid, in which case the old model keeps serving."""
+        return self.holder.reload().message
+
+    def model_card(self) -> ModelCard:
+        model = self.model()
+        return build_model_card(model, self.output, last_error=self.holder.last_error)
+
+    def how_it_works(self) -> str:
+        return how_it_works_markdown(self.model())
