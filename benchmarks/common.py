@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing as mp
-import os
 import platform
 import statistics
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from gan.runtime import usable_cores
 
 RESULTS_DIR = Path(__file__).parent / "results"
 
@@ -48,7 +49,7 @@ def machine_info() -> dict:
                 cpu = line.split(":", 1)[1].strip()
                 break
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": cpu,
-            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "cores": usable_cores(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
