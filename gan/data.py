@@ -196,7 +196,9 @@ class ClassGroupedBatches:
         groups = self.batch_size // self.group_size
         which = torch.multinomial(self.counts.double(), groups, replacement=True, generator=self.rng)
         offsets = (torch.rand(groups, self.group_size, generator=self.rng) * self.counts[which, None]).long()
-        idx = (self.starts[which, None] + offsets).flatten().to(self.by_class.device)
+        idx = (self.starts[which, None] + offsets).flatten()
+        if self.by_class.is_cuda:  # a pinned buffer copies without waiting for the GPU's queue
+            idx = idx.pin_memory().to(self.by_class.device, non_blocking=True)
         idx = self.by_class[idx]
         return self.images[idx], self.labels[idx]
 

@@ -14,10 +14,11 @@ class Dist:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    launched: bool = False      # started by torchrun: DDP even with one process
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.launched
 
     @property
     def is_main(self) -> bool:
@@ -42,17 +43,18 @@ class Dist:
 
 
 def init_distributed(device_name: str) -> Dist:
-    """Set up DDP when launched by torchrun (RANK/WORLD_SIZE in the environment)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    """Set up DDP when launched by torchrun (RANK/WORLD_SIZE in the environment), also for a
+    single process, so that `torchrun --nproc_per_node=1` runs the real DDP path."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return Dist()
+    world_size = int(os.environ["WORLD_SIZE"])
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
     if use_cuda:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return Dist(rank, world_size, local_rank)
+    return Dist(rank, world_size, local_rank, launched=True)
 
 
 def agree(ddp: Dist, flag: bool, device: torch.device) -> bool:

@@ -7,8 +7,8 @@ import torch.nn as nn
 
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p, 1.0 - beta)
+    # one fused update over all parameters (a GPU launches a few kernels, not one per tensor)
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - beta)
 
 
 def ema_beta_at(step: int, beta: float) -> float:

@@ -1,11 +1,8 @@
 """The GAN training run: (1) update D, (2) update G, EMA of G, checkpoints, signals, DDP.
 
-`train(cfg)` is a short loop over a `Trainer`, which holds the run's state explicitly: the
-models and optimisers, the random streams, the step, the clock and the histories. The
-objective and the step itself are in gan.losses; the checkpoint and the export in
-gan.checkpoint; the pictures and status.json a watcher reads in gan.progress.
-
-In this loop the fakes of a step take the real batch's labels, which come in groups of one
+`train(cfg)` is a short loop over a `Trainer`, which holds the run's state explicitly. The
+step is in gan.losses; checkpoint and export in gan.checkpoint; what a watcher reads in
+gan.progress. The fakes of a step take the real batch's labels, which come in groups of one
 digit (see ClassGroupedBatches and the minibatch-stddev channel in models.py).
 """
 from __future__ import annotations
@@ -58,6 +55,7 @@ class Trainer:
         self.device = self.ddp.device(cfg.device) or select_device(cfg.device)
         if self.device.type == "cpu":
             configure_cpu_threads(cfg.threads)
+        torch.backends.cudnn.benchmark = self.device.type == "cuda"  # shapes never change
         self.run_dir = Path(cfg.run_dir)
         self._log, self._log_file = log or tqdm.write, None
         if self.ddp.is_main:
@@ -81,8 +79,9 @@ class Trainer:
         self.D = Discriminator(cfg.model).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas)
+        fused = {"fused": True} if self.device.type == "cuda" else {}  # one kernel per step
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas, **fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, **fused)
         self.G_train, self.D_train = self.ddp.wrap(self.G, self.device), self.ddp.wrap(self.D, self.device)
         if cfg.compile:
             self.G_train, self.D_train = torch.compile(self.G_train), torch.compile(self.D_train)
@@ -196,13 +195,24 @@ class Trainer:
         per_rank = ckpt["rng"]
         if len(per_rank) == self.ddp.world_size:
             self.batches.load_state_dict(per_rank[self.ddp.rank]["batches"])
-            self.noise.set_state(per_rank[self.ddp.rank]["noise"])
+            self._restore_noise(per_rank[self.ddp.rank]["noise"], ckpt["step"])
         else:  # a different world size: a fresh, rank- and step-dependent data order
             self.batches = self._batches(seed=self.cfg.seed + 1000 * self.ddp.rank + ckpt["step"])
         self.step, self.history, self.metrics = ckpt["step"], ckpt["history"], ckpt.get("metrics", [])
         self.clock = RunClock(ckpt.get("elapsed_s", 0.0), ckpt.get("overhead_s", 0.0))
         self.commands = ckpt.get("commands", []) + self.commands
         self.say(f"resumed {self.run_dir} at step {self.step}")
+
+    def _restore_noise(self, state: torch.Tensor, step: int) -> None:
+        """The noise stream continues exactly on the same kind of device; a CUDA generator's
+        state does not fit a CPU one (or the other way), so a run moved between them gets a
+        fresh, step-dependent stream instead."""
+        if state.numel() == self.noise.get_state().numel():
+            self.noise.set_state(state)
+            return
+        self.noise.manual_seed(self.cfg.seed + 1000 * self.ddp.rank + 1 + step)
+        self.say(f"resumed on {self.device.type}: the checkpoint's noise stream belongs to another "
+                 "kind of device, so training noise continues from a fresh stream")
 
     def export(self) -> Path | None:
         if not (self.ddp.is_main and self.cfg.export_dir):
