@@ -16,19 +16,25 @@ from pathlib import Path
 
 import gradio as gr
 
+from app_tabs.draw import build_draw_tab
+from app_tabs.explore import build_explore_tab
 from app_tabs.generate import build_generate_tab
 from app_tabs.grid import build_grid_tab
 from app_tabs.handlers import Handlers
 from app_tabs.interpolate import build_interpolate_tab
 from app_tabs.model import build_how_tab, build_model_tab
+from app_tabs.train import build_train_tab
+from app_tabs.train_handlers import TrainHandlers
 from app_tabs.widgets import CSS, PRIVATE
 from gan.model_holder import LoadedModel, ModelHolder
 from gan.models import Generator
+from gan.runs import TRAINING_ENV_VAR, RunManager, training_enabled
 from gan.runtime import configure_cpu_threads, usable_cores
 from gan.service import DigitService
 from gan.weights import WeightsError
 
 DEFAULT_WEIGHTS = os.environ.get("DIGITGAN_WEIGHTS", "weights")
+DEFAULT_RUNS = os.environ.get("DIGITGAN_RUNS_DIR", "runs")  # e.g. /data/runs: a Space's persistent disk
 DEFAULT_MAX_QUEUE = 64
 THEME = gr.themes.Soft()
 
@@ -48,13 +54,14 @@ def make_service(source: ModelHolder | DigitService | LoadedModel | Generator | 
 
 def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | str | os.PathLike,
                *, auto_reload_s: float | None = 5.0, concurrency_limit: int | None = None,
-               max_queue: int = DEFAULT_MAX_QUEUE) -> gr.Blocks:
+               max_queue: int = DEFAULT_MAX_QUEUE, training: RunManager | None = None) -> gr.Blocks:
     """The app for `source` (a ModelHolder, a DigitService, a weights folder or a Generator).
 
     `auto_reload_s`: how often requests check the weight files for changes (None = never;
     the Reload button always works). The queue runs `concurrency_limit` requests at once
     (default: one per CPU core, each single-threaded, see main()) and holds at most
-    `max_queue` waiting ones. Public API: /generate, /grid, /interpolate, /reload.
+    `max_queue` waiting ones. Public API: /generate, /grid, /interpolate, /explore, /draw,
+    /restyle, /reload, and the Train tab's /train_* (they refuse unless `training`, a RunManager, is given).
     """
     service = make_service(source, auto_reload_s=auto_reload_s)
     handlers = Handlers(service)
@@ -64,18 +71,34 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
             generate = build_generate_tab(handlers)
             grid = build_grid_tab(handlers)
             interpolate = build_interpolate_tab(handlers)
+            explore = build_explore_tab(service, handlers.random_seed)
+            draw = build_draw_tab(service)
             model = build_model_tab(handlers)
             how = build_how_tab(handlers)
-        for redraw in (generate, grid, interpolate, model.redraw, how):
-            demo.load(**redraw, **PRIVATE)
-        # after a reload, everything the new weights change is drawn again
-        event = model.reloaded.success(**model.redraw, **PRIVATE)
-        for redraw in (how, generate, grid, interpolate):
-            event = event.then(**redraw, **PRIVATE)
+            train = build_train_tab(TrainHandlers(training))
+        for redraw in (generate, grid, interpolate, explore, draw, model.redraw, how, train.redraw):
+            if redraw:
+                demo.load(**redraw, **PRIVATE)
+        # after a reload (or serving a run's weights), everything the new weights change is drawn again
+        for swapped in (model.reloaded, *train.swapped):
+            event = swapped.success(**model.redraw, **PRIVATE)
+            for redraw in (how, generate, grid, interpolate, explore, draw):
+                event = event.then(**redraw, **PRIVATE)
     demo.queue(default_concurrency_limit=concurrency_limit or usable_cores(), max_size=max_queue)
     demo.service = service  # for tests and benchmarks
     demo.handlers = handlers
     return demo
+
+
+def make_run_manager(holder: ModelHolder, *, allow_training: bool = False,
+                     runs_dir: str | os.PathLike = DEFAULT_RUNS,
+                     data_dir: str | os.PathLike | None = None) -> RunManager | None:
+    """The Train tab's run manager, serving a run's weights through the holder's hot swap;
+    None (training off) unless `allow_training` or $DIGITGAN_ALLOW_TRAINING turns it on."""
+    if not training_enabled(allow_training):
+        return None
+    return RunManager(runs_dir, data_dir=data_dir, served_weights=holder.folder,
+                      serve=lambda folder: holder.serve(folder).message)
 
 
 def missing_weights_demo(message: str) -> gr.Blocks:
@@ -95,7 +118,9 @@ def __getattr__(name: str):
     if name == "demo":
         configure_cpu_threads(1)
         try:
-            built = build_demo(DEFAULT_WEIGHTS)
+            holder = ModelHolder(DEFAULT_WEIGHTS)
+            built = build_demo(holder, training=make_run_manager(
+                holder, data_dir=os.environ.get("DIGITGAN_DATA_DIR")))
         except WeightsError as exc:
             built = missing_weights_demo(_weights_message(DEFAULT_WEIGHTS, exc))
         globals()["demo"] = built
@@ -124,6 +149,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--watch", type=float, default=5.0, metavar="SECONDS",
                         help="check the weight files for changes at most this often and swap new "
                              "ones in; 0 = only the Reload button (default: 5)")
+    parser.add_argument("--allow-training", action="store_true",
+                        help=f"let the Train tab start training runs (off by default; also "
+                             f"${TRAINING_ENV_VAR}=1, e.g. on a Space)")
+    parser.add_argument("--runs-dir", default=DEFAULT_RUNS,
+                        help=f"the Train tab's run folders, one per run (default: $DIGITGAN_RUNS_DIR or runs; "
+                             f"now {DEFAULT_RUNS})")
+    parser.add_argument("--data-dir", default=os.environ.get("DIGITGAN_DATA_DIR"),
+                        help="MNIST IDX folder for the Train tab's runs (default: $DIGITGAN_DATA_DIR, "
+                             "else torchvision downloads MNIST)")
     args = parser.parse_args(argv)
     if args.port is not None and not 1 <= args.port <= 65535:
         parser.error(f"--port must be in 1..65535, got {args.port}")
@@ -153,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = args.concurrency or usable_cores()
     print(f"serving weights {model.fingerprint} from {model.folder} "
           f"({concurrency} requests at a time, {threads} torch thread(s) each)")
+    training = make_run_manager(holder, allow_training=args.allow_training, runs_dir=args.runs_dir,
+                                data_dir=args.data_dir)
+    print(f"training from the page: {f'on, runs in {training.runs_root}' if training else 'off'}")
     demo = build_demo(holder, auto_reload_s=args.watch or None, concurrency_limit=concurrency,
-                      max_queue=args.max_queue)
+                      max_queue=args.max_queue, training=training)
     try:
         demo.launch(server_name=args.host, server_port=args.port, css=CSS,
                     theme=THEME)

@@ -2,6 +2,7 @@
 
     python -m gan.generate --weights weights --digits 0-9 --seeds 0-7 --out grid.png
     python -m gan.generate --digits 3 --seeds 0-999 --truncation 0.7 --out threes.npy
+    python -m gan.generate --digits 0-9 --seeds 0-7 --edit slant=1.5,thickness=-1 --out edited.png
 
 Images are ordered digit-major (for each digit, for each seed). A .png is a grid with a row
 per digit and a column per seed; a .npy is a uint8 array of shape (N, 28, 28).
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .images import make_grid, save_png
 from .runtime import select_device
@@ -25,6 +27,20 @@ from .weights import WeightsError, load_generator, weights_fingerprint
 MAX_IMAGES = 100_000
 
 
+def render(args: argparse.Namespace, digits: list[int], seeds: list[int]) -> np.ndarray:
+    """The digit-major images for the parsed arguments, edited when --edit is given."""
+    generator = load_generator(args.weights, device=select_device(args.device))
+    edit = None
+    if args.edit:
+        from .directions import apply_directions, load_directions, parse_edit_spec
+
+        directions = load_directions(args.weights, generator)
+        strengths = parse_edit_spec(args.edit, directions)
+        edit = apply_directions(torch.zeros(generator.z_dim), directions, strengths)
+    all_digits, all_seeds = digit_major(digits, seeds)
+    return generator.generate(all_digits, all_seeds, truncation_psi=args.truncation, edit=edit).numpy()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gan.generate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", required=True, help=f"seeds in 0..{MAX_SEED}, e.g. 0-9,42")
     parser.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                         help="truncation psi in [0, 1]; lower = cleaner, less varied (default: 1.0)")
+    parser.add_argument("--edit", default="", metavar="SPEC",
+                        help="move every latent along named directions, e.g. slant=1.5,thickness=-1 "
+                             "(strengths within +-3; the names: python -m gan.directions --dry-run)")
     parser.add_argument("--out", required=True, help="output path ending in .png or .npy")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     args = parser.parse_args(argv)
@@ -47,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = parse_int_spec(args.seeds, maximum=MAX_SEED, name="seed")
         if len(digits) * len(seeds) > MAX_IMAGES:
             raise ValueError(f"{len(digits)} digits x {len(seeds)} seeds is more than {MAX_IMAGES} images")
-        generator = load_generator(args.weights, device=select_device(args.device))
-        all_digits, all_seeds = digit_major(digits, seeds)
-        images = generator.generate(all_digits, all_seeds, truncation_psi=args.truncation).numpy()
+        images = render(args, digits, seeds)
     except (ValueError, WeightsError) as exc:
         parser.error(str(exc))
 
@@ -61,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         grid = make_grid(images, rows=len(digits), cols=len(seeds))
         save_png(out, grid, metadata={"digits": args.digits, "seeds": args.seeds,
                                       "truncation_psi": args.truncation,
+                                      **({"edit": args.edit} if args.edit else {}),
                                       "weights_sha256": weights_fingerprint(args.weights)})
     print(f"wrote {len(images)} images to {out}")
     return 0

@@ -86,3 +86,215 @@ def random_seed() -> int:
 # Request limits of the app and its HTTP API.
 MAX_GRID = 16                  # rows and cols of a grid, each 1..MAX_GRID
 MAX_STEPS = 64                 # interpolation frames, 2..MAX_STEPS
+
+
+# ----------------------------------------------------------------------------- training runs
+# Options of a training run started from the web page (the Train tab), and the names of runs.
+# Bounds keep one visitor from booking the machine for days or asking for a batch that does
+# not fit in memory; batches are made of groups of 4 images of one class (D's minibatch-stddev).
+import re  # noqa: E402  (kept with the rules that use it)
+
+MIN_TRAIN_STEPS, MAX_TRAIN_STEPS = 10, 100_000
+MIN_BATCH_SIZE, MAX_BATCH_SIZE = 8, 1024
+MAX_TRAIN_SEED = 2**31 - 1
+MAX_RUN_NAME = 80
+RUN_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def as_train_steps(value: object, name: str = "steps") -> int:
+    """Optimisation steps of a training run: a whole number in 10..100000."""
+    return as_int(value, name, MIN_TRAIN_STEPS, MAX_TRAIN_STEPS)
+
+
+def as_batch_size(value: object, name: str = "batch_size") -> int:
+    """Images per training step: a multiple of 4 in 8..1024."""
+    number = _whole_number(value)
+    if number is not None and MIN_BATCH_SIZE <= number <= MAX_BATCH_SIZE and number % 4 == 0:
+        return number
+    raise ValueError(f"{name} must be a multiple of 4 from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}, "
+                     f"got {value!r}")
+
+
+def as_train_seed(value: object, name: str = "seed") -> int:
+    """The seed of a training run (weights, data order, noise): 0..2**31-1."""
+    return as_int(value, name, 0, MAX_TRAIN_SEED)
+
+
+def as_run_name(value: object, name: str = "run") -> str:
+    """A run's folder name: letters, digits, '-' and '_', starting with a letter or digit, at
+    most 80 characters. No dots or slashes, so it can never leave the runs folder."""
+    if isinstance(value, str) and len(value) <= MAX_RUN_NAME and RUN_NAME_PATTERN.fullmatch(value):
+        return value
+    shown = repr(value) if not isinstance(value, str) or len(value) <= MAX_RUN_NAME \
+        else repr(value[:MAX_RUN_NAME]) + "..."
+    raise ValueError(f"{name} must be the name of a listed run (letters, digits, '-' and '_', "
+                     f"at most {MAX_RUN_NAME} characters), got {shown}")
+
+
+# ----------------------------------------------------------------------------- drawings
+# A drawn or uploaded image for the Draw feature (see gan/drawing.py).
+
+MAX_IMAGE_PIXELS = 4096 * 4096  # 16 Mpx: far above any canvas, small enough to refuse floods
+IMAGE_CHANNELS = (1, 2, 3, 4)    # grey, grey + alpha, RGB, RGBA
+
+
+def as_image_size(width: object, height: object, *, name: str = "image",
+                  max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image with at least one pixel and at most `max_pixels`."""
+    w, h = _whole_number(width), _whole_number(height)
+    if w is None or h is None or w < 1 or h < 1:
+        raise ValueError(f"{name} must be at least 1x1 pixels, got {width!r}x{height!r}")
+    if w * h > max_pixels:
+        raise ValueError(f"{name} is too large: {w}x{h} = {w * h:,} pixels; at most "
+                         f"{max_pixels:,} are allowed (e.g. 4096x4096) — scale it down")
+    return w, h
+
+
+def as_image_array(value: object, *, name: str = "image",
+                   max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """An image array -> uint8 (H, W, C) with C in 1..4 (grey, grey+alpha, RGB, RGBA).
+
+    Accepted: numpy arrays (H, W) or (H, W, C), of dtype uint8, bool, or float with every
+    value in 0..1 (floats are rounded to the nearest of 256 levels, far finer than the 28x28
+    digit they become). Other dtypes (e.g. uint16) and float images in 0..255 are refused
+    rather than guessed at.
+    """
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array or a PIL image, got {type(value).__name__}")
+    if value.ndim == 2:
+        value = value[:, :, None]
+    if value.ndim != 3 or value.shape[2] not in IMAGE_CHANNELS:
+        raise ValueError(f"{name} must have shape (H, W) or (H, W, C) with C in 1..4, "
+                         f"got shape {tuple(value.shape)}")
+    as_image_size(value.shape[1], value.shape[0], name=name, max_pixels=max_pixels)
+    if value.dtype == np.uint8:
+        return value
+    if value.dtype == np.bool_:
+        return value.astype(np.uint8) * 255
+    if np.issubdtype(value.dtype, np.floating):
+        if not np.isfinite(value).all():
+            raise ValueError(f"{name} must not contain NaN or inf")
+        if value.min() < 0.0 or value.max() > 1.0:
+            raise ValueError(f"a float {name} must have values from 0 to 1, got "
+                             f"{float(value.min()):g} to {float(value.max()):g} "
+                             "(pass uint8 for 0..255)")
+        return np.rint(value * 255.0).astype(np.uint8)
+    raise ValueError(f"{name} must be uint8, bool or float (0..1), got dtype {value.dtype}")
+
+
+# ----------------------------------------------------------------------------- latents
+# A latent found by the Draw search travels to other tabs, the HTTP API and PNG provenance,
+# as a list of numbers or as text from gan.inversion.encode_latent ("z1." + base64).
+
+LATENT_PREFIX = "z1."            # format tag: version 1 = little-endian float32, urlsafe base64
+LATENT_NORM_FACTOR = 2.0         # |z| <= 2 sqrt(z_dim) + LATENT_NORM_MARGIN; N(0, I) gives
+LATENT_NORM_MARGIN = 4.0         # |z| ~ sqrt(z_dim) +- 0.7, so the bound is far out in the tail
+MAX_LATENT_TEXT = 64 * 1024      # longer text is refused before it is decoded
+
+
+def max_latent_norm(z_dim: int) -> float:
+    """The largest norm a latent may have: 2 sqrt(z_dim) + 4 (20 for z_dim = 64)."""
+    return LATENT_NORM_FACTOR * math.sqrt(z_dim) + LATENT_NORM_MARGIN
+
+
+def _latent_from_text(text: str, z_dim: int, name: str) -> np.ndarray:
+    import base64
+    import binascii
+
+    text = text.strip()
+    if len(text) > MAX_LATENT_TEXT or not text.startswith(LATENT_PREFIX):
+        raise ValueError(f"{name} text must start with {LATENT_PREFIX!r} (as the app writes it) "
+                         f"and be at most {MAX_LATENT_TEXT} characters")
+    body = text[len(LATENT_PREFIX):]
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name} text after {LATENT_PREFIX!r} is not urlsafe base64") from None
+    if len(raw) != 4 * z_dim:
+        raise ValueError(f"{name} must hold {z_dim} numbers, the text holds {len(raw) / 4:g}")
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+
+def _latent_from_numbers(value: object, z_dim: int, name: str) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or not (np.issubdtype(value.dtype, np.floating)
+                                   or np.issubdtype(value.dtype, np.integer)):
+            raise ValueError(f"{name} must be a flat array of {z_dim} numbers, got shape "
+                             f"{tuple(value.shape)} and dtype {value.dtype}")
+        numbers_ = list(value.tolist())
+    elif isinstance(value, (list, tuple)):
+        numbers_ = list(value)
+    else:
+        raise ValueError(f"{name} must be a list of {z_dim} numbers or text starting with "
+                         f"{LATENT_PREFIX!r}, got {type(value).__name__}")
+    if len(numbers_) != z_dim:
+        raise ValueError(f"{name} must hold {z_dim} numbers, got {len(numbers_)}")
+    if any(_is_bool(v) or not isinstance(v, numbers.Real) for v in numbers_):
+        raise ValueError(f"{name} must hold only numbers (no text, bools or null)")
+    values = np.asarray([float(v) for v in numbers_], dtype=np.float64)
+    if not np.isfinite(values).all() or np.abs(values).max() > np.finfo(np.float32).max:
+        raise ValueError(f"{name} must hold finite numbers, got NaN, inf or a number beyond "
+                         "float32's range")
+    return values.astype(np.float32)
+
+
+def as_latent(value: object, z_dim: int, *, name: str = "latent") -> np.ndarray:
+    """A latent vector -> float32 array (z_dim,).
+
+    Accepted: text from `gan.inversion.encode_latent`, or a list/tuple/1-d array of z_dim
+    finite numbers. Refused: a wrong length, NaN or inf, and a norm above
+    `max_latent_norm(z_dim)` (such a latent is no sample of the generator's N(0, I) prior, and
+    its images would be meaningless). Floats are stored as float32, which is what the
+    generator computes with, so text and lists of the same latent give identical images.
+    """
+    if isinstance(value, str):
+        z = _latent_from_text(value, z_dim, name)
+    else:
+        z = _latent_from_numbers(value, z_dim, name)
+    if not np.isfinite(z).all():
+        raise ValueError(f"{name} must hold finite numbers, got NaN or inf")
+    norm, bound = float(np.linalg.norm(z.astype(np.float64))), max_latent_norm(z_dim)
+    if norm > bound:
+        raise ValueError(f"{name} norm must be at most {bound:g} (typical latents have norm "
+                         f"about {math.sqrt(z_dim):.0f}), got {norm:.4g}")
+    return z
+
+
+# ----------------------------------------------------------------------------- latent directions
+# Strengths of the Explore tab's named directions (gan.directions): how far to move along each.
+MAX_DIRECTION_STRENGTH = 3.0     # the sliders' ends: 3 standard deviations of the latent
+STRENGTH_NOTE = "standard deviations of the latent along the direction; 0 = no change"
+
+
+def as_strengths(value: object, names: Sequence[str], *, maximum: float = MAX_DIRECTION_STRENGTH,
+                 name: str = "strengths") -> dict[str, float]:
+    """Direction strengths -> {direction name: strength} for every name, in the order of names.
+
+    Accepted: a list of len(names) numbers (in that order), an object keyed by direction names
+    (names left out are 0), or JSON text of either. Refused: a wrong length, an unknown name,
+    anything that is no number, NaN or inf, and a strength beyond +-maximum.
+    """
+    import json  # local: only this rule reads JSON
+
+    names = list(names)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name} text must be JSON: a list of {len(names)} numbers or an "
+                             f"object keyed by direction name ({exc.msg})") from None
+    if isinstance(value, dict):
+        unknown = [key for key in value if key not in names]
+        if unknown:
+            raise ValueError(f"unknown direction {unknown[0]!r} in {name}; known: {', '.join(names)}")
+        given = value
+    elif isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"{name} must hold {len(names)} numbers, one per direction "
+                             f"({', '.join(names)}), got {len(value)}")
+        given = dict(zip(names, value))
+    else:
+        raise ValueError(f"{name} must be a list of {len(names)} numbers, an object keyed by "
+                         f"direction name, or JSON text of either, got {type(value).__name__}")
+    return {key: as_float(given.get(key, 0.0), f"strength of {key!r}", -maximum, maximum,
+                          note=STRENGTH_NOTE) for key in names}

@@ -18,10 +18,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
+from .directions import DirectionSet
+from .explore import DirectionCache, render_explored, render_explored_row
 from .files import OutputFolder
+from .handwriting import ClassifierCache, find_style, render_restyled, render_style_morph
 from .images import gif_bytes, upscale
-from .inputs import (MAX_GRID, MAX_STEPS, as_choice, as_digit, as_int, as_seed,
-                     as_truncation)
+from .inputs import (MAX_GRID, MAX_STEPS, as_choice, as_digit, as_int, as_latent, as_seed,
+                     as_strengths, as_truncation)
 from .model_card import ModelCard, build_model_card, how_it_works_markdown
 from .model_holder import LoadedModel, ModelHolder
 from .pictures import (GIF_SCALE, GRID_MODES, Picture, encode_png, gif_frame_ms, render_digit,
@@ -43,6 +48,8 @@ class DigitService:
         self.output = output or OutputFolder()
         self.stats = stats or ServingStats()
         self.auto_reload_s = auto_reload_s
+        self.directions = DirectionCache()
+        self.classifier = ClassifierCache()
 
     def model(self) -> LoadedModel:
         if self.auto_reload_s is not None:
@@ -101,6 +108,81 @@ class DigitService:
                             duration_ms=gif_frame_ms(len(frames)), bounce=True,
                             comment=json.dumps(strip.metadata, sort_keys=True))
         return self.output.write(strip.stem, ".gif", gif)
+
+    def latent_directions(self) -> DirectionSet:
+        """The served model's named directions (the Explore tab's sliders)."""
+        return self.directions.get(self.model())
+
+    def explore(self, digit: object, seed: object, strengths: object,
+                truncation_psi: object = 1.0) -> Path:
+        """One digit moved along named directions: a PNG with the edit in its provenance.
+
+        `strengths`: a list with one number per direction (in the order of
+        `latent_directions()`), an object keyed by direction name, or JSON text of either."""
+        return self.explore_views(digit, seed, strengths, truncation_psi, row=False)[0]
+
+    def explore_views(self, digit: object, seed: object, strengths: object,
+                      truncation_psi: object = 1.0, *, row: bool = True) -> tuple[Path, ...]:
+        """(the edited digit, and with `row` the same edited style as digits 0-9)."""
+        with self.stats.timed("explore.handler"):
+            model = self.model()
+            digit = as_digit(digit, num_classes=model.config.num_classes)
+            seed, psi = as_seed(seed), as_truncation(truncation_psi)
+            directions = self.directions.get(model)
+            strengths = as_strengths(strengths, directions.names)
+            pictures = [render_explored(model, directions, digit, seed, strengths, psi, stats=self.stats)]
+            if row:
+                pictures.append(render_explored_row(model, directions, seed, strengths, psi,
+                                                    stats=self.stats))
+            return tuple(self.write_png("explore", p) for p in pictures)
+
+    def draw(self, image: object, digit: object = None) -> tuple[Path, Path, dict[str, float], str]:
+        """Find a drawing's handwriting: (the drawing as the model sees it, the generator's
+        closest image, the classifier's top-3 reading, the latent as text). `digit`: the
+        class to search with; None (or "auto") = what the classifier reads."""
+        with self.stats.timed("draw.handler"):
+            model = self.model()
+            digit = self._search_digit(digit, model.config.num_classes)
+            found = find_style(model, image, digit, self.classifier.get(), stats=self.stats)
+            return (self.write_png("draw", found.drawing), self.write_png("draw", found.reconstruction),
+                    found.reading, found.latent_text)
+
+    @staticmethod
+    def _search_digit(digit: object, num_classes: int) -> int | None:
+        """The class a drawing is searched as: None for None or "auto" (the classifier's reading)."""
+        if digit is None or (isinstance(digit, str) and digit == "auto"):
+            return None
+        try:
+            return as_digit(digit, num_classes=num_classes)
+        except ValueError:
+            raise ValueError(f"digit must be 'auto' or a whole number from 0 to {num_classes - 1}, "
+                             f"got {digit!r}") from None
+
+    def restyle(self, latent: object, truncation_psi: object = 1.0, strengths: object = None) -> Path:
+        """A latent (text from /draw, or a list of z_dim numbers) written as digits 0-9, with
+        optional strengths along the named directions (as for /explore)."""
+        with self.stats.timed("restyle.handler"):
+            model = self.model()
+            z = torch.from_numpy(as_latent(latent, model.config.z_dim))
+            psi = as_truncation(truncation_psi)
+            directions = edit = None
+            if strengths not in (None, "", "{}", []):
+                directions = self.directions.get(model)
+                edit = as_strengths(strengths, directions.names)
+            return self.write_png("restyle", render_restyled(model, z, psi, directions=directions,
+                                                             strengths=edit, stats=self.stats))
+
+    def style_morph(self, latent: object, digit_a: object, digit_b: object, steps: object = 12,
+                    truncation_psi: object = 1.0) -> tuple[Path, Path]:
+        """One handwriting morphing from digit_a into digit_b: (PNG strip, GIF)."""
+        with self.stats.timed("morph.handler"):
+            model = self.model()
+            n = model.config.num_classes
+            z = torch.from_numpy(as_latent(latent, model.config.z_dim))
+            digit_a, digit_b = as_digit(digit_a, "digit_a", n), as_digit(digit_b, "digit_b", n)
+            steps, psi = as_int(steps, "steps", 2, MAX_STEPS), as_truncation(truncation_psi)
+            strip, frames = render_style_morph(model, z, digit_a, digit_b, steps, psi, stats=self.stats)
+            return self.write_png("morph", strip), self.write_gif("morph", strip, frames)
 
     def reload(self) -> str:
         """Reload the weights folder now; WeightsError (a ValueError) if the new weights are

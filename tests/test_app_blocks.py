@@ -13,7 +13,8 @@ from gan.weights import save_generator, weights_fingerprint
 
 pytestmark = pytest.mark.timeout(120)
 
-PUBLIC = {"generate", "grid", "interpolate", "reload"}
+PUBLIC = {"generate", "grid", "interpolate", "explore", "draw", "restyle", "reload",
+          "train_start", "train_status", "train_stop", "train_resume", "train_serve", "train_revert"}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def endpoint(demo, name):
     return next(fn for fn in demo.fns.values() if fn.api_name == name)
 
 
-def test_only_the_four_endpoints_are_public(demo):
+def test_only_the_named_endpoints_are_public(demo):
     public = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert public == PUBLIC
     assert set(demo.get_api_info()["named_endpoints"]) >= {f"/{n}" for n in PUBLIC}

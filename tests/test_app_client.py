@@ -62,9 +62,11 @@ def png(path) -> tuple[np.ndarray, dict[str, str]]:
         return np.asarray(im.convert("L")), dict(im.text)
 
 
-def test_exactly_the_four_named_endpoints(client):
+def test_exactly_the_named_endpoints(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert set(api["named_endpoints"]) == {"/generate", "/grid", "/interpolate", "/reload"}
+    assert set(api["named_endpoints"]) == {
+        "/generate", "/grid", "/interpolate", "/explore", "/draw", "/restyle", "/reload",
+        "/train_start", "/train_status", "/train_stop", "/train_resume", "/train_serve", "/train_revert"}
     assert not api["unnamed_endpoints"]
 
 

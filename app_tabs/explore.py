@@ -1,0 +1,98 @@
+"""Explore: steer a digit along named latent directions (slant, thickness, width, ...).
+
+The sliders are made for DIRECTION_SLOTS directions and labelled on page load (and after a
+reload) with the names the served weights' directions measured up to; the edited digit is
+drawn at the same time, so the tab never opens on an empty picture.
+"""
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from gan.direction_search import FULL_SEARCH
+from gan.directions import STRENGTH_UNIT
+from gan.inputs import MAX_DIRECTION_STRENGTH
+from gan.service import DigitService
+
+from .widgets import (LIVE, PRIVATE, checked_by_handler, digit_radio, picture, psi_slider,
+                      seed_with_dice, slider, user_errors)
+
+DIRECTION_SLOTS = FULL_SEARCH.count
+
+
+class ExploreHandlers:
+    def __init__(self, service: DigitService, random_seed):
+        self.service, self.random_seed = service, random_seed
+        self.explore = user_errors(service.explore)
+
+    @property
+    def names(self) -> list[str]:
+        return user_errors(self.service.latent_directions)().names
+
+    def view(self, digit, seed, psi, *values) -> tuple:
+        """(edited digit, the style as 0-9, the edit as JSON for /explore)."""
+        names = self.names
+        values = list(values[:len(names)])
+        image, row = user_errors(self.service.explore_views)(digit, seed, values, psi)
+        edit = {name: value for name, value in zip(names, values) if value}
+        return image, row, json.dumps(edit)
+
+    def sliders(self) -> list:
+        """The sliders labelled with the served weights' directions and their measured effect."""
+        directions = list(user_errors(self.service.latent_directions)())
+        updates = []
+        for slot in range(DIRECTION_SLOTS):
+            if slot >= len(directions):
+                updates.append(gr.Slider(visible=False))
+                continue
+            d = directions[slot]
+            effect = (f"moves {d.property} by {d.effects[d.property]:+.1f} std of real MNIST at +3"
+                      if d.property else "no single measured effect dominates")
+            rate = f"; digit changes for {d.class_change_rate:.0%}" if d.class_change_rate is not None else ""
+            updates.append(gr.Slider(label=d.label, info=effect + rate, visible=True))
+        return updates
+
+    def redraw(self, digit, seed, psi, *values) -> list:
+        """Page load or new weights: the sliders relabelled, then the views drawn for them."""
+        return [*self.sliders(), *self.view(digit, seed, psi, *values)]
+
+    @staticmethod
+    def reset() -> list[float]:
+        return [0.0] * DIRECTION_SLOTS
+
+
+def build_explore_tab(service: DigitService, random_seed) -> dict:
+    """Returns the event (fn, inputs, outputs) that relabels the sliders for the served
+    weights and draws the edited digit."""
+    handlers = ExploreHandlers(service, random_seed)
+    with gr.Tab("Explore", id="explore"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                digit = digit_radio("Digit", 2, "explore-digit")
+                seed = seed_with_dice("Seed", 7, "explore-seed", "dice-explore", random_seed=random_seed)
+                psi = psi_slider("explore-psi")
+                reset = gr.Button("Reset", elem_id="explore-reset")
+            with gr.Column(scale=1):
+                m = MAX_DIRECTION_STRENGTH
+                strengths = [slider(-m, m, value=0.0, step=0.1, label=f"direction {i + 1}",
+                                    elem_id=f"explore-strength-{i}") for i in range(DIRECTION_SLOTS)]
+                gr.Markdown(f"<small>{STRENGTH_UNIT}</small>")
+            with gr.Column(scale=1):
+                image = picture("Edited digit", elem_id="explore-image", height=320)
+        row = picture("The same edited style, digits 0-9", elem_id="explore-row")
+        edit = checked_by_handler(gr.Textbox(
+            label="Edit (JSON; press Enter to apply, or send it to /explore)",
+            elem_id="explore-edit", value="{}"))
+        # The API takes the strengths as a list, an object keyed by name, or JSON text of either.
+        edit.api_info = lambda: {"description": "strengths: a list (one per direction), an object "
+                                                "keyed by direction name, or JSON text of either"}
+    inputs = [digit, seed, psi, *strengths]
+    gr.on([c.change for c in inputs], handlers.view, inputs=inputs, outputs=[image, row, edit],
+          **LIVE, **PRIVATE)
+    edit.submit(handlers.explore, inputs=[digit, seed, edit, psi], outputs=image, api_name="explore",
+                api_description="One digit moved along named latent directions: strengths as a "
+                                "list (one per direction) or a JSON object keyed by direction name, "
+                                f"each within ±{m:g}. PNG with the edit in its provenance.")
+    reset.click(handlers.reset, outputs=strengths, **PRIVATE)
+    return {"fn": handlers.redraw, "inputs": inputs, "outputs": [*strengths, image, row, edit]}

@@ -1,0 +1,149 @@
+"""The Train tab's handlers: gan.runs.RunManager calls whose refusals become gr.Error messages.
+
+Two faces over the same manager: the `api_*` methods are the public endpoints (JSON in, JSON
+out, for gradio_client), the `*_click` and `refresh` methods feed the tab's components. Run
+names only ever come from the manager's own listing; a name sent back by a page or a client is
+checked by the manager (gan.inputs.as_run_name, then "is it a listed run folder") before any
+file is touched. With no manager, training from the page is off and every call is refused.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from gan.runs import PRESETS, RunManager
+from gan.weights import weights_fingerprint
+
+from .train_view import api_payload, log_text, loss_frame, metrics_rows, read_picture, run_choices, \
+    summary_markdown
+from .widgets import user_errors
+
+TRAINING_OFF = ("Training from the page is off on this server. Whoever runs it can turn it on with "
+                "`python app.py --allow-training`, or on a Hugging Face Space with the variable "
+                "DIGITGAN_ALLOW_TRAINING=1 (Settings → Variables and secrets).")
+
+
+class TrainHandlers:
+    """Handlers for the Train tab and its endpoints; `manager=None` means training is off."""
+
+    def __init__(self, manager: RunManager | None):
+        self.manager = manager
+        self.enabled = manager is not None
+        for name in ("api_start", "api_status", "api_stop", "api_resume", "api_serve", "api_revert",
+                     "start_click", "stop_click", "resume_click", "serve_click", "revert_click", "refresh"):
+            setattr(self, name, user_errors(getattr(self, name)))
+
+    def _manager(self) -> RunManager:
+        if self.manager is None:
+            raise ValueError(TRAINING_OFF)
+        return self.manager
+
+    def _payload(self, name: str | None) -> dict:
+        manager = self._manager()
+        return api_payload(manager.status(name), manager.list_runs())
+
+    def _served(self, message: str) -> dict:
+        current = self._manager().weights.current
+        return {"message": message, "served_folder": current.name if current else None,
+                "weights_sha256": weights_fingerprint(current) if current else None}
+
+    # ------------------------------------------------------------------ the HTTP API
+
+    def api_start(self, preset: str = "quick", steps: int | None = None, batch_size: int | None = None,
+                  seed: int = 0) -> dict:
+        """Start a training run (one at a time) and return its status. preset: quick, standard
+        or custom; steps (10..100000) and batch_size (a multiple of 4, 8..1024): null = the
+        preset's; seed: 0..2**31-1."""
+        info = self._manager().start(preset, steps=steps, batch_size=batch_size, seed=seed)
+        return self._payload(info.name)
+
+    def api_status(self, run: str | None = None) -> dict:
+        """A run's status (state, step/steps, images_per_s, eta_s, losses, history, metrics,
+        log tail) and the list of runs; run: null = the running run, else the newest."""
+        return self._payload(run)
+
+    def api_stop(self, run: str) -> dict:
+        """Stop a running run: SIGTERM, the trainer writes its checkpoint and exits (130)."""
+        self._manager().stop(run)
+        return self._payload(run)
+
+    def api_resume(self, run: str, steps: int | None = None) -> dict:
+        """Continue a stopped run from its checkpoint; steps: a new total, to train longer."""
+        self._manager().resume(run, steps=steps)
+        return self._payload(run)
+
+    def api_serve(self, run: str) -> dict:
+        """Export the run's EMA generator, validate it and serve it; the weights served before
+        are kept for /train_revert."""
+        return self._served(self._manager().serve(run))
+
+    def api_revert(self) -> dict:
+        """Serve again the weights served before the last /train_serve (or /train_revert)."""
+        return self._served(self._manager().revert())
+
+    # ------------------------------------------------------------------ the tab
+
+    def _run_list(self, selected: str | None) -> gr.Dropdown:
+        return gr.Dropdown(choices=run_choices(self._manager().list_runs()), value=selected)
+
+    def preset_fields(self, preset: str) -> tuple:
+        """The steps and batch size fields show the chosen preset's values."""
+        chosen = PRESETS.get(preset) if isinstance(preset, str) else None
+        if chosen is None:
+            return gr.skip(), gr.skip()
+        return chosen.steps, chosen.batch_size
+
+    def start_click(self, preset: str, steps: object, batch_size: object, seed: object) -> tuple:
+        # values equal to the preset's are left to the preset, so the command line stays short
+        chosen = PRESETS.get(preset) if isinstance(preset, str) else None
+        if chosen is not None:
+            steps = None if steps == chosen.steps else steps
+            batch_size = None if batch_size == chosen.batch_size else batch_size
+        info = self._manager().start(preset, steps=steps, batch_size=batch_size,
+                                     seed=0 if seed is None else seed)
+        message = (f"Started run {info.name} (pid {info.pid}): {info.preset} preset, "
+                   f"{info.steps:,} steps of batch {info.batch_size}, seed {info.seed}.")
+        return message, self._run_list(info.name)
+
+    def stop_click(self, run: str | None) -> tuple:
+        status = self._manager().stop(run)
+        return f"Run {status.name}: {status.label} at step {status.step} — {status.message}", \
+            self._run_list(status.name)
+
+    def resume_click(self, run: str | None, steps: object) -> tuple:
+        """Resume to the run's own total, or to the Steps field's value when that is larger."""
+        manager = self._manager()
+        current = manager.status(run)
+        more = steps if isinstance(steps, (int, float)) and current.steps and steps > current.steps else None
+        info = manager.resume(run, steps=more)
+        total = f"{info.steps:,}" if info.steps else "its"
+        return f"Resumed run {info.name} (pid {info.pid}) towards {total} steps.", self._run_list(info.name)
+
+    def serve_click(self, run: str | None) -> str:
+        return self._manager().serve(run)
+
+    def revert_click(self) -> str:
+        return self._manager().revert()
+
+    def refresh(self, run: str | None, shown: dict | None) -> tuple:
+        """The status panel: (run list, summary, grid, losses, metrics, log, shown). Pictures,
+        plots and the run list are sent only when they changed since this page last got them
+        (`shown`, the page's own state), so a page polling every few seconds stays cheap."""
+        manager = self._manager()
+        runs = manager.list_runs()
+        # only a listed name reaches the manager; anything else shows the current run
+        status = manager.status(run if run in {r.name for r in runs} else None)
+        shown = dict(shown or {}) if isinstance(shown, dict) else {}
+        choices = run_choices(runs)
+        name = status.name if status else None
+        keys = {"runs": (tuple(choices), name), "grid": (name, status and status.grid_step),
+                "losses": (name, status and len(status.history), status and status.step),
+                "metrics": (name, status and len(status.metrics))}
+        fresh = {k: v for k, v in keys.items() if shown.get(k) != v}
+        shown.update({k: v for k, v in keys.items()})
+        return (gr.Dropdown(choices=choices, value=name) if "runs" in fresh else gr.skip(),
+                summary_markdown(status),
+                read_picture(status and status.grid_path) if "grid" in fresh else gr.skip(),
+                loss_frame(status.history if status else []) if "losses" in fresh else gr.skip(),
+                metrics_rows(status.metrics if status else []) if "metrics" in fresh else gr.skip(),
+                log_text(status), shown)
+

@@ -1,0 +1,266 @@
+"""Find a drawing in the generator's latent space (GAN inversion), and write it as any digit.
+
+The class input is fixed to the chosen digit and only the latent z is searched, so the
+found z holds the *style* (slant, stroke, width) and the class input the *digit*: the same z
+rendered for 0-9 writes every digit in the drawing's hand.
+
+The search: score a fixed bank of seed latents against the target, start from the best few
+(several restarts in one batch), then refine them with Adam on
+    pixel MSE + feature_weight * classifier-feature MSE + prior_weight * outside(|z|)^2
+where outside(|z|) is how far the norm lies beyond the shell that holds nearly every
+N(0, I) latent (zero inside it: typical latents are not pulled anywhere), for a fixed number
+of steps, and keep the restart with the lowest pixel + feature loss. Nothing is random, so
+the same drawing gives the same latent.
+
+Found latents travel as text (`encode_latent`: "z1." + urlsafe base64 of the float32
+bytes, exact) or as lists of floats; `decode_latent` applies the rules of
+`gan.inputs.as_latent` (length, finiteness, a bound on the norm).
+"""
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .inputs import LATENT_PREFIX, as_digit, as_int, as_latent, as_truncation, max_latent_norm
+from .metrics import DigitClassifier, load_classifier
+from .models import Generator
+from .sampling import class_path, from_uint8, latents_from_seeds, to_uint8
+
+TOP_READINGS = 3
+TYPICAL_NORM_SPREAD = 3.0  # the prior's shell: |z| within 3 standard deviations of sqrt(z_dim)
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """How hard to search. The defaults were tuned on MNIST test digits (see
+    benchmarks/inversion.py) for quality within about a second on two CPU cores."""
+
+    steps: int = 100             # Adam steps
+    restarts: int = 4            # starting points refined together, in one batch
+    candidates: int = 64         # seed latents 0..candidates-1 scored to pick the starts
+    lr: float = 0.2              # Adam's step size, decayed to 0 along a cosine
+    feature_weight: float = 0.02  # weight of the classifier-feature MSE beside the pixel MSE
+    prior_weight: float = 1.0    # weight of the prior: squared distance of |z| outside the typical shell
+
+
+@dataclass(frozen=True)
+class Inversion:
+    """One search's result. Distances: RMS over pixels on the 0..1 scale, and the Euclidean
+    distance between the classifier's 128-d features of the target and the reconstruction
+    (both measured on the uint8 images)."""
+
+    digit: int                           # the class the search used
+    latent: torch.Tensor                 # float32 (z_dim,), CPU
+    reconstruction: torch.Tensor         # uint8 (28, 28), CPU
+    pixel_distance: float
+    feature_distance: float
+    reading: tuple[tuple[int, float], ...]  # the classifier's top 3 (digit, probability) of the target
+
+    @property
+    def latent_text(self) -> str:
+        return encode_latent(self.latent)
+
+
+def encode_latent(latent: torch.Tensor | np.ndarray | Sequence[float]) -> str:
+    """A latent -> "z1." + urlsafe base64 (no padding) of its little-endian float32 bytes:
+    exact, and short enough for an URL or a PNG text chunk (347 characters for z_dim 64)."""
+    values = np.asarray(latent.detach().cpu() if isinstance(latent, torch.Tensor) else latent,
+                        dtype="<f4").reshape(-1)
+    return LATENT_PREFIX + base64.urlsafe_b64encode(values.tobytes()).decode("ascii").rstrip("=")
+
+
+def decode_latent(value: object, z_dim: int) -> torch.Tensor:
+    """Text from `encode_latent` or a list of z_dim numbers -> float32 tensor (z_dim,) on the
+    CPU; ValueError for a wrong length, NaN/inf, a norm above `max_latent_norm(z_dim)`, or
+    text that is not an encoded latent."""
+    return torch.from_numpy(as_latent(value, z_dim).copy())
+
+
+def _latent_tensor(latent: object, z_dim: int) -> torch.Tensor:
+    """A latent as a tensor, text or list, checked by the transport rules."""
+    if isinstance(latent, torch.Tensor):
+        latent = latent.detach().cpu().numpy()
+    return decode_latent(latent, z_dim)
+
+
+def _as_targets(targets: torch.Tensor | np.ndarray) -> torch.Tensor:
+    targets = torch.as_tensor(np.asarray(targets))
+    if targets.dim() == 2:
+        targets = targets.unsqueeze(0)
+    if targets.dtype != torch.uint8 or targets.dim() != 3 or tuple(targets.shape[1:]) != (28, 28):
+        raise ValueError("targets must be uint8 images (N, 28, 28) or one (28, 28), got "
+                         f"{targets.dtype} {tuple(targets.shape)}; see gan.drawing.prepare_drawing")
+    return targets.clone()  # a fresh tensor: autograd refuses inference-mode ones
+
+
+@torch.no_grad()
+def read_digits(classifier: DigitClassifier, images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> the classifier's probabilities (N, 10)."""
+    device = next(classifier.parameters()).device
+    return F.softmax(classifier(from_uint8(images).unsqueeze(1).to(device)), dim=1).cpu()
+
+
+def _top_readings(probabilities: torch.Tensor) -> tuple[tuple[int, float], ...]:
+    values, digits = probabilities.topk(TOP_READINGS)
+    return tuple((int(d), float(p)) for d, p in zip(digits, values))
+
+
+def _match_loss(images: torch.Tensor, classifier: DigitClassifier, target_images: torch.Tensor,
+                target_features: torch.Tensor, feature_weight: float) -> torch.Tensor:
+    """Per sample: pixel MSE ([-1, 1] scale) + feature_weight * classifier-feature MSE."""
+    loss = (images - target_images).pow(2).mean(dim=(1, 2, 3))
+    if feature_weight:  # the classifier is over half the cost of a step: skip it when unused
+        loss = loss + feature_weight * (classifier.features(images) - target_features).pow(2).mean(dim=1)
+    return loss
+
+
+@torch.no_grad()
+def _pick_starts(generator: Generator, classifier: DigitClassifier, classes: torch.Tensor,
+                 target_images: torch.Tensor, target_features: torch.Tensor,
+                 settings: InversionSettings) -> torch.Tensor:
+    """For each target, the `restarts` bank latents that match it best: (N, restarts, z_dim)."""
+    device = generator.device
+    bank = latents_from_seeds(range(settings.candidates), generator.z_dim).to(device)
+    starts = torch.empty(len(classes), settings.restarts, generator.z_dim, device=device)
+    digits = classes.argmax(dim=1)
+    for digit in digits.unique().tolist():
+        rows = (digits == digit).nonzero().flatten().tolist()
+        images = generator.synthesize(bank, classes[rows[0]].expand(len(bank), -1))
+        features = classifier.features(images)
+        for row in rows:
+            loss = (images - target_images[row]).pow(2).mean(dim=(1, 2, 3)) \
+                + settings.feature_weight * (features - target_features[row]).pow(2).mean(dim=1)
+            starts[row] = bank[loss.topk(settings.restarts, largest=False).indices]
+    return starts
+
+
+def _atypical_norm(z: torch.Tensor) -> torch.Tensor:
+    """How far each row's norm lies outside the shell that holds nearly all N(0, I) latents:
+    sqrt(z_dim) +- TYPICAL_NORM_SPREAD * 0.71 (the norm's standard deviation). Zero inside,
+    so the prior does not bias a latent the generator could have drawn."""
+    centre, half_width = math.sqrt(z.shape[1]), TYPICAL_NORM_SPREAD * math.sqrt(0.5)
+    return F.relu((z.norm(dim=1) - centre).abs() - half_width)
+
+
+def _refine(generator: Generator, classifier: DigitClassifier, z: torch.Tensor, classes: torch.Tensor,
+            target_images: torch.Tensor, target_features: torch.Tensor,
+            settings: InversionSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adam on the latents (one row per restart and target). Returns the latents and each
+    one's final match loss (pixel + feature, without the prior)."""
+    z = z.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=settings.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.steps)
+    for _ in range(settings.steps):
+        match = _match_loss(generator.synthesize(z, classes), classifier, target_images,
+                            target_features, settings.feature_weight)
+        prior = _atypical_norm(z).pow(2)
+        # Summed over rows, each latent's gradient is its own (Adam is per element), so a
+        # target's result does not depend on the rest of the batch.
+        loss = (match + settings.prior_weight * prior).sum()
+        # Only z's gradient: the weights may or may not require grad; they are never touched.
+        (grad,) = torch.autograd.grad(loss, [z])
+        z.grad = grad
+        optimizer.step()
+        schedule.step()
+    with torch.no_grad():
+        score = _match_loss(generator.synthesize(z, classes), classifier, target_images,
+                            target_features, settings.feature_weight)
+    return z.detach(), score
+
+
+def _bounded(z: torch.Tensor) -> torch.Tensor:
+    """Scale rows whose norm exceeds the transport bound back onto it, so every found latent
+    can travel through `decode_latent`. The norm prior keeps this from happening in practice."""
+    bound = max_latent_norm(z.shape[1]) * (1 - 1e-6)
+    return z * (bound / z.norm(dim=1, keepdim=True)).clamp(max=1.0)
+
+
+def invert_batch(generator: Generator, targets: torch.Tensor | np.ndarray, digits: Sequence[int], *,
+                 classifier: DigitClassifier | None = None,
+                 settings: InversionSettings = InversionSettings()) -> list[Inversion]:
+    """Search the latent of each uint8 (28, 28) target for its digit, all in one batch."""
+    targets = _as_targets(targets)
+    digits = [as_digit(d, num_classes=generator.num_classes) for d in digits]
+    if len(digits) != len(targets):
+        raise ValueError(f"need one digit per target, got {len(digits)} for {len(targets)}")
+    for name in ("steps", "restarts", "candidates"):
+        as_int(getattr(settings, name), f"settings.{name}", 1, 100_000)
+    if settings.restarts > settings.candidates:
+        raise ValueError("settings.restarts must be at most settings.candidates")
+    classifier = classifier or load_classifier(device=generator.device)
+    device, n, r = generator.device, len(targets), settings.restarts
+    was_training = generator.training
+    generator.eval()  # BatchNorm's running statistics: an image must not depend on its batch
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            target_images = from_uint8(targets).unsqueeze(1).to(device)
+            with torch.no_grad():
+                target_features = classifier.features(target_images)
+            classes = F.one_hot(torch.tensor(digits, device=device), generator.num_classes).float()
+            starts = _pick_starts(generator, classifier, classes, target_images, target_features, settings)
+            z, score = _refine(generator, classifier, starts.reshape(n * r, -1),
+                               classes.repeat_interleave(r, dim=0),
+                               target_images.repeat_interleave(r, dim=0),
+                               target_features.repeat_interleave(r, dim=0), settings)
+            best = score.view(n, r).argmin(dim=1)
+            latents = _bounded(z.view(n, r, -1)[torch.arange(n, device=device), best]).float()
+    finally:
+        if was_training:
+            generator.train()
+    return _results(generator, classifier, targets, digits, latents)
+
+
+def _results(generator: Generator, classifier: DigitClassifier, targets: torch.Tensor,
+             digits: list[int], latents: torch.Tensor) -> list[Inversion]:
+    classes = F.one_hot(torch.tensor(digits), generator.num_classes).float()
+    # One at a time: a batch's arithmetic can round a pixel differently, and a reconstruction
+    # must be exactly what its latent and digit make when remade on their own.
+    reconstructions = torch.cat([generator.render(z[None], c[None]) for z, c in zip(latents, classes)])
+    with torch.no_grad():
+        both = from_uint8(torch.cat([targets, reconstructions])).unsqueeze(1)
+        features = classifier.features(both.to(next(classifier.parameters()).device)).cpu()
+    n = len(targets)
+    feature_distances = (features[:n] - features[n:]).norm(dim=1)
+    pixel_distances = ((targets.float() - reconstructions.float()) / 255).pow(2).mean(dim=(1, 2)).sqrt()
+    readings = read_digits(classifier, targets)
+    return [Inversion(digit=digits[i], latent=latents[i].cpu().clone(), reconstruction=reconstructions[i],
+                      pixel_distance=float(pixel_distances[i]), feature_distance=float(feature_distances[i]),
+                      reading=_top_readings(readings[i])) for i in range(n)]
+
+
+def invert_drawing(generator: Generator, target: torch.Tensor | np.ndarray, *, digit: int | None = None,
+                   classifier: DigitClassifier | None = None,
+                   settings: InversionSettings = InversionSettings()) -> Inversion:
+    """Search one uint8 (28, 28) digit (from `gan.drawing.prepare_drawing`). `digit`: the
+    class to search with; None = the classifier's reading of the target."""
+    classifier = classifier or load_classifier(device=generator.device)
+    target = _as_targets(target)
+    if digit is None:
+        digit = int(read_digits(classifier, target)[0].argmax())
+    return invert_batch(generator, target, [digit], classifier=classifier, settings=settings)[0]
+
+
+def restyle(generator: Generator, latent: torch.Tensor, *, truncation_psi: float = 1.0) -> torch.Tensor:
+    """One latent written as every digit: uint8 (num_classes, 28, 28), row i = digit i.
+    truncation_psi < 1 scales the latent toward the mean (cleaner, plainer digits)."""
+    z = _latent_tensor(latent, generator.z_dim) * as_truncation(truncation_psi)
+    classes = torch.eye(generator.num_classes)
+    return generator.render(z.expand(generator.num_classes, -1), classes)
+
+
+def morph(generator: Generator, latent: torch.Tensor, *, digit_a: int, digit_b: int, steps: int = 16,
+          truncation_psi: float = 1.0) -> torch.Tensor:
+    """The latent's style kept while the class input moves from digit_a to digit_b:
+    uint8 (steps, 28, 28), first frame digit_a, last digit_b."""
+    z = _latent_tensor(latent, generator.z_dim)
+    digit_a = as_digit(digit_a, "digit_a", generator.num_classes)
+    digit_b = as_digit(digit_b, "digit_b", generator.num_classes)
+    steps = as_int(steps, "steps", 2, 1000)
+    z = z * as_truncation(truncation_psi)
+    return generator.render(z.expand(steps, -1), class_path(digit_a, digit_b, steps, generator.num_classes))

@@ -1,0 +1,285 @@
+"""The training-run manager behind the Train tab: start `train.py` as a separate process in a
+run folder of its own, watch it through its files, stop or resume it, and serve its EMA
+generator (with a way back to the weights served before).
+
+The web server never trains: each run is `python train.py --run-dir RUNS/NAME ...` in a new
+session (its own process group), at a lower CPU priority, with stdout and stderr in
+`RUNS/NAME/console.txt`. Run names are made here; a name that comes back from a page is
+accepted only if it is one of the listed runs, so nothing a visitor sends can reach a path
+outside the runs folder. One run trains at a time.
+
+    manager = RunManager("runs", data_dir="/data/mnist", serve=holder.serve, served_weights="weights")
+    info = manager.start("quick")
+    manager.status(info.name).step          # ... later
+    manager.stop(info.name); manager.resume(info.name); manager.serve(info.name); manager.revert()
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from gan.files import atomic_write_json
+from gan.run_presets import PRESETS, TRAINING_ENV_VAR, Preset, RunInfo, training_enabled
+from gan.served_weights import ServedWeights
+from gan.inputs import as_batch_size, as_choice, as_run_name, as_train_seed, as_train_steps
+from gan.run_files import (CHECKPOINT_FILE, CONSOLE_FILE, RUN_FILE, RUN_MARKERS, RunStatus,
+                           number, read_json, read_run_status, records, trainer_alive)
+
+__all__ = ["RunManager", "RunStatus", "RunInfo", "Preset", "PRESETS", "TRAINING_ENV_VAR",
+           "training_enabled", "TRAIN_SCRIPT", "SERVED_FOLDER"]
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "train.py"
+SERVED_FOLDER = ".served"  # under the runs folder; its leading dot keeps it out of the run list
+
+
+class RunManager:
+    """Starts, watches, stops, resumes and serves training runs under `runs_root`.
+
+    `serve(folder) -> message` swaps a validated weights folder into the app (its model
+    holder's hot swap); `served_weights` is the folder the app serves now, which `revert()`
+    brings back after the first `serve()`. `extra_args` are appended to every new run's
+    command line by the operator (never from a page), e.g. a smaller model for tests.
+    """
+
+    def __init__(self, runs_root: str | os.PathLike, *, python: str = sys.executable,
+                 train_script: str | os.PathLike = TRAIN_SCRIPT, data_dir: str | os.PathLike | None = None,
+                 allow_download: bool = True, serve: Callable[[Path], str] | None = None,
+                 served_root: str | os.PathLike | None = None,
+                 served_weights: str | os.PathLike | None = None, extra_args: Sequence[str] = (),
+                 log_every: int | None = 10, niceness: int = 10, stop_timeout_s: float = 60.0,
+                 env: dict[str, str] | None = None):
+        self.runs_root = Path(runs_root).resolve()
+        self.runs_root.mkdir(parents=True, exist_ok=True)
+        self.python, self.train_script = python, Path(train_script).resolve()
+        self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        self.allow_download, self.extra_args = allow_download, list(extra_args)
+        self.log_every, self.niceness, self.stop_timeout_s = log_every, niceness, stop_timeout_s
+        self.env = env
+        self.weights = ServedWeights(serve, served_root=served_root or self.runs_root / SERVED_FOLDER,
+                                     current=served_weights) if serve is not None else None
+        self._children: dict[str, subprocess.Popen] = {}
+        self._lock = threading.RLock()  # start/resume/stop/serve: one at a time
+        self._record_lock = threading.RLock()  # run.json updates and child handles (status polls too)
+
+    # ------------------------------------------------------------------ names and listing
+
+    def run_dir(self, name: object) -> Path:
+        """The folder of a listed run, from a name a page sent: refused (ValueError) unless it
+        is a plain name of a real folder (not a symlink) directly inside the runs folder that
+        holds a run's files."""
+        name = as_run_name(name)
+        path = self.runs_root / name
+        if path.is_symlink() or not path.is_dir() or path.resolve().parent != self.runs_root \
+                or not any((path / marker).exists() for marker in RUN_MARKERS):
+            raise ValueError(f"there is no run named {name!r}")
+        return path
+
+    def list_runs(self) -> list[RunStatus]:
+        """The runs on disk, newest first, with their state (no histories or log tails)."""
+        found = []
+        for path in self.runs_root.iterdir():
+            try:
+                self.run_dir(path.name)
+            except ValueError:
+                continue
+            found.append((self._created_at(path), path))
+        found.sort(key=lambda item: item[0], reverse=True)
+        return [self._read(path, details=False) for _, path in found]
+
+    def status(self, name: object = None) -> RunStatus | None:
+        """A run's state, progress, grid, histories and log tail; without a name, the running
+        run, else the newest one; None when there are no runs."""
+        if name is not None:
+            return self._read(self.run_dir(name))
+        runs = self.list_runs()
+        running = [r for r in runs if r.state == "running"]
+        chosen = (running or runs or [None])[0]
+        return self._read(self.runs_root / chosen.name) if chosen else None
+
+    def running(self) -> RunStatus | None:
+        return next((r for r in self.list_runs() if r.state == "running"), None)
+
+    # ------------------------------------------------------------------ start, stop, resume
+
+    def start(self, preset: object = "quick", *, steps: object = None, batch_size: object = None,
+              seed: object = None) -> RunInfo:
+        """Start a new run in a fresh folder; ValueError for bad options or while a run trains."""
+        preset = PRESETS[as_choice(preset, "preset", list(PRESETS))]
+        steps = as_train_steps(steps) if steps is not None else None
+        batch_size = as_batch_size(batch_size) if batch_size is not None else None
+        seed = as_train_seed(seed) if seed is not None else 0
+        with self._lock:
+            self._refuse_if_running()
+            run_dir = self._make_run_dir(preset.name)
+            argv = [self.python, str(self.train_script), "--run-dir", str(run_dir), "--export-dir", "none",
+                    "--no-evaluate", "--no-progress", "--seed", str(seed)]
+            if preset.trainer_preset:
+                argv += ["--preset", preset.trainer_preset]
+            if steps is not None or not preset.trainer_preset:
+                argv += ["--steps", str(steps or preset.steps)]
+            if batch_size is not None or not preset.trainer_preset:
+                argv += ["--batch-size", str(batch_size or preset.batch_size)]
+            argv += self._data_args() + (["--log-every", str(self.log_every)] if self.log_every else [])
+            argv += self.extra_args
+            atomic_write_json(run_dir / RUN_FILE, {
+                "name": run_dir.name, "preset": preset.name, "steps": steps or preset.steps,
+                "batch_size": batch_size or preset.batch_size, "seed": seed,
+                "created_at": time.time(), "launches": []})
+            pid = self._launch(run_dir, argv)
+        return RunInfo(run_dir.name, run_dir, pid, preset.name, steps or preset.steps,
+                       batch_size or preset.batch_size, seed)
+
+    def resume(self, name: object, *, steps: object = None) -> RunInfo:
+        """Continue a stopped (or finished, with more `steps`) run from its checkpoint."""
+        run_dir = self.run_dir(name)
+        steps = as_train_steps(steps) if steps is not None else None
+        with self._lock:
+            self._refuse_if_running()
+            if not (run_dir / CHECKPOINT_FILE).is_file():
+                raise ValueError(f"run {run_dir.name!r} has no checkpoint to resume from")
+            current = self._read(run_dir, details=False)
+            if steps is None and current.state == "finished":
+                raise ValueError(f"run {run_dir.name!r} has finished: give more steps to train it longer")
+            if steps is not None and current.step is not None and steps <= current.step:
+                raise ValueError(f"steps must be more than the run's {current.step} steps so far, got {steps}")
+            # --export-dir none: a run made by the command line may name weights/ as its export
+            argv = [self.python, str(self.train_script), "--resume", str(run_dir), "--export-dir", "none",
+                    "--no-evaluate", "--no-progress"] + (["--steps", str(steps)] if steps else [])
+            record = read_json(run_dir, RUN_FILE, dict) or {"name": run_dir.name, "created_at": time.time()}
+            if steps:
+                record["steps"] = steps
+            atomic_write_json(run_dir / RUN_FILE, record)
+            pid = self._launch(run_dir, argv)
+        return RunInfo(run_dir.name, run_dir, pid, str(record.get("preset", "custom")),
+                       number(record.get("steps"), int), number(record.get("batch_size"), int),
+                       number(record.get("seed"), int) or 0)
+
+    def stop(self, name: object, *, timeout_s: float | None = None) -> RunStatus:
+        """SIGTERM the run's trainer (it checkpoints and exits with 130) and wait for it."""
+        run_dir = self.run_dir(name)
+        timeout_s = self.stop_timeout_s if timeout_s is None else timeout_s
+        with self._lock:
+            current = self._read(run_dir, details=False)
+            if current.state != "running" or current.pid is None:
+                raise ValueError(f"run {run_dir.name!r} is not running ({current.label})")
+            self._update_launch(run_dir, stop_requested=True)
+            try:
+                os.kill(current.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self._wait_for_exit(run_dir, current.pid, timeout_s)
+        return self._read(run_dir)
+
+    # ------------------------------------------------------------------ serve and revert
+
+    def serve(self, name: object) -> str:
+        """Export the run's EMA generator (latest checkpoint) to a fresh folder, validate it
+        and swap it into the app; the weights served before are kept for revert()."""
+        run_dir = self.run_dir(name)
+        if self.weights is None:
+            raise ValueError("serving is not available here")
+        with self._lock:
+            return self.weights.serve_run(run_dir)
+
+    def revert(self) -> str:
+        """Serve the weights served before the last serve() (or revert()) again."""
+        if self.weights is None:
+            raise ValueError("serving is not available here")
+        with self._lock:
+            return self.weights.revert()
+
+    # ------------------------------------------------------------------ internals
+
+    def _read(self, run_dir: Path, *, details: bool = True) -> RunStatus:
+        self._reap(run_dir)
+        return read_run_status(run_dir, script_name=self.train_script.name, details=details)
+
+    def _reap(self, run_dir: Path) -> None:
+        """Record the exit code of a trainer this manager started, once it has exited."""
+        with self._record_lock:
+            child = self._children.get(run_dir.name)
+            if child is None or child.poll() is None:
+                return
+            del self._children[run_dir.name]
+            self._update_launch(run_dir, exit_code=child.returncode, pid=child.pid)
+
+    def _refuse_if_running(self) -> None:
+        running = self.running()
+        if running is not None:
+            raise ValueError(f"run {running.name!r} is training: one run at a time (stop it first)")
+
+    def _make_run_dir(self, preset: str) -> Path:
+        for _ in range(100):
+            name = f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}-{secrets.token_hex(2)}"
+            try:
+                (self.runs_root / name).mkdir()
+                return self.runs_root / name
+            except FileExistsError:
+                continue
+        raise RuntimeError("could not make a fresh run folder")
+
+    def _data_args(self) -> list[str]:
+        args = ["--data-dir", str(self.data_dir)] if self.data_dir is not None else []
+        return args + ([] if self.allow_download else ["--no-download"])
+
+    def _launch(self, run_dir: Path, argv: list[str]) -> int:
+        env = dict(os.environ if self.env is None else self.env, PYTHONUNBUFFERED="1")
+        with open(run_dir / CONSOLE_FILE, "ab") as console:
+            console.write(f"$ {shlex.join(argv)}\n".encode())
+            console.flush()
+            child = subprocess.Popen(argv, cwd=self.train_script.parent, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
+        if self.niceness and hasattr(os, "setpriority"):
+            try:  # the web server keeps the upper hand on a shared CPU
+                os.setpriority(os.PRIO_PROCESS, child.pid, self.niceness)
+            except OSError:
+                pass
+        with self._record_lock:
+            self._children[run_dir.name] = child
+            record = read_json(run_dir, RUN_FILE, dict) or {}
+            record["launches"] = records(record.get("launches"), ("pid",)) + [
+                {"pid": child.pid, "argv": argv, "started_at": time.time(), "exit_code": None}]
+            atomic_write_json(run_dir / RUN_FILE, record)
+        return child.pid
+
+    def _update_launch(self, run_dir: Path, *, pid: int | None = None, **values) -> None:
+        """Add values to the latest launch in run.json (if it is `pid`'s, when given)."""
+        with self._record_lock:
+            record = read_json(run_dir, RUN_FILE, dict)
+            launches = records((record or {}).get("launches"), ("pid",))
+            if not launches or (pid is not None and launches[-1]["pid"] != pid):
+                return
+            launches[-1].update(values)
+            record["launches"] = launches
+            atomic_write_json(run_dir / RUN_FILE, record)
+
+    def _wait_for_exit(self, run_dir: Path, pid: int, timeout_s: float) -> None:
+        child = self._children.get(run_dir.name)
+        if child is not None and child.pid == pid:
+            try:
+                child.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                return
+            self._reap(run_dir)
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and trainer_alive(pid, script_name=self.train_script.name,
+                                                            run_dir=run_dir):
+            time.sleep(0.1)
+
+    def _created_at(self, run_dir: Path) -> float:
+        created = number((read_json(run_dir, RUN_FILE, dict) or {}).get("created_at"))
+        if created is not None:
+            return created
+        try:
+            return run_dir.stat().st_mtime
+        except OSError:
+            return 0.0

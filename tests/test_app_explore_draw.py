@@ -1,0 +1,277 @@
+"""The Explore and Draw tabs without a server: their handlers called directly and the Blocks
+called in-process (/explore, /restyle), on the shipped weights and drawings made with PIL.
+
+/draw takes an uploaded file, which the in-process Blocks call cannot send; it is tested
+here through its handler and over HTTP in tests/test_app_client_explore_draw.py.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+import app
+from app_tabs.draw import DrawHandlers
+from app_tabs.explore import DIRECTION_SLOTS, ExploreHandlers
+from explore_draw_drawings import ONE, SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png, speck
+from gan.directions import parse_edit_spec
+from gan.inputs import random_seed
+from gan.inversion import encode_latent
+from gan.sampling import latents_from_seeds
+from gan.weights import weights_fingerprint
+
+pytestmark = pytest.mark.timeout(120)
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+NAMES = ["slant", "thickness", "width", "height"]  # the named directions the shipped weights measured
+
+
+@pytest.fixture(scope="module")
+def demo():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the app serves: one thread per request
+    yield app.build_demo(WEIGHTS, auto_reload_s=None, concurrency_limit=2, max_queue=16)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def explore(demo):
+    return ExploreHandlers(demo.service, random_seed)
+
+
+@pytest.fixture(scope="module")
+def draw(demo):
+    return DrawHandlers(demo.service)
+
+
+@pytest.fixture(scope="module")
+def found_seven(draw):
+    """The sketchpad's drawing of a 7 (black on transparent), searched as what the classifier reads."""
+    sketch = np.asarray(draw_strokes(SEVEN, "sketch"))
+    return draw.draw_sketch({"background": None, "layers": [sketch], "composite": sketch}, "auto")
+
+
+def endpoint(demo, name):
+    return next(fn for fn in demo.fns.values() if fn.api_name == name)
+
+
+def refused(call, message: str) -> None:
+    with pytest.raises(gr.Error) as info:
+        call()
+    assert message in info.value.message
+    assert not info.value.print_exception
+
+
+# ----------------------------------------------------------------------------- Explore
+
+def test_sliders_are_labelled_with_the_directions(explore, demo):
+    names = demo.service.latent_directions().names
+    assert names[:4] == NAMES and len(names) == DIRECTION_SLOTS
+    updates = explore.sliders()
+    assert len(updates) == DIRECTION_SLOTS and all(u.visible for u in updates)
+    assert updates[0].label.startswith("slant") and "std of real MNIST" in updates[0].info
+    assert explore.reset() == [0.0] * DIRECTION_SLOTS
+
+
+def test_view_draws_the_edit_and_the_row(explore):
+    values = [1.5, 0, 0, 0, 0, 0, 0, -1.0]
+    image, row, edit = explore.view(3, 42, 0.8, *values)
+    pixels, meta = read_png(image)
+    assert pixels.shape == (280, 280) and pixels.std() > 0
+    assert (meta["digit"], meta["seed"], meta["truncation_psi"]) == ("3", "42", "0.8")
+    assert meta["edit"] == "slant=1.5,direction_8=-1.0"
+    assert meta["strengths"] == "1.5,0.0,0.0,0.0,0.0,0.0,0.0,-1.0"
+    assert meta["weights_sha256"] == weights_fingerprint(WEIGHTS)
+    _, row_meta = read_png(row)
+    assert row_meta["digits"] == "0,1,2,3,4,5,6,7,8,9" and row_meta["edit"] == meta["edit"]
+    assert json.loads(edit) == {"slant": 1.5, "direction_8": -1.0}
+
+
+def test_redraw_relabels_then_draws(explore):
+    out = explore.redraw(2, 7, 1.0, *[0.0] * DIRECTION_SLOTS)
+    assert len(out) == DIRECTION_SLOTS + 3
+    assert read_png(out[DIRECTION_SLOTS])[1]["edit"] == "none" and out[-1] == "{}"
+
+
+def test_explore_endpoint_same_edit_same_bytes(demo):
+    as_list = [1.5, 0, 0, -2, 0, 0, 0, 0]
+    as_object = {"slant": 1.5, "height": -2}
+    paths = [demo(3, 42, strengths, 0.8, api_name="explore")
+             for strengths in (as_list, as_object, json.dumps(as_object), json.dumps(as_list))]
+    assert len({file_bytes(p) for p in paths}) == 1
+    assert read_png(paths[0])[1]["edit"] == "slant=1.5,height=-2.0"
+    other = demo(3, 42, {"slant": 1.6, "height": -2}, 0.8, api_name="explore")
+    assert not np.array_equal(read_png(other)[0], read_png(paths[0])[0])
+
+
+def test_no_edit_is_the_generate_tab_digit(demo):
+    explored = demo(5, 1234, {}, 0.7, api_name="explore")
+    generated = demo(5, 1234, 0.7, api_name="generate")
+    assert np.array_equal(read_png(explored)[0], read_png(generated)[0])
+
+
+@pytest.mark.parametrize("args, message", [
+    ((3, 1, {"bogus": 1.0}, 1.0), "unknown direction 'bogus' in strengths; known: slant, thickness"),
+    ((3, 1, [1.0, 2.0], 1.0), "strengths must hold 8 numbers, one per direction"),
+    ((3, 1, [0.0] * 9, 1.0), "strengths must hold 8 numbers"),
+    ((3, 1, [math.nan] + [0.0] * 7, 1.0), "strength of 'slant' must be a number from -3 to 3"),
+    ((3, 1, "[NaN, 0, 0, 0, 0, 0, 0, 0]", 1.0), "strength of 'slant' must be a number from -3 to 3"),
+    ((3, 1, {"width": math.inf}, 1.0), "strength of 'width' must be a number from -3 to 3"),
+    ((3, 1, {"slant": 3.5}, 1.0), "got 3.5"),
+    ((3, 1, {"slant": "big"}, 1.0), "strength of 'slant' must be a number"),
+    ((3, 1, {"slant": True}, 1.0), "got True"),
+    ((3, 1, "slant=1", 1.0), "strengths text must be JSON"),
+    ((3, 1, 7, 1.0), "strengths must be a list of 8 numbers, an object keyed by direction name"),
+    ((10, 1, {}, 1.0), "digit must be a whole number from 0 to 9, got 10"),
+    ((3, -1, {}, 1.0), "seed must be a whole number from 0 to 4294967295"),
+    ((3, 1, {}, 1.5), "truncation_psi must be a number from 0 to 1"),
+])
+def test_explore_endpoint_refuses_bad_input(demo, args, message):
+    with pytest.raises(gr.Error) as info:
+        demo(*args, api_name="explore")
+    assert message in str(info.value)
+
+
+def test_tab_wiring(demo):
+    public = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert {"explore", "draw", "restyle"} <= public
+    params = demo.get_api_info()["named_endpoints"]
+    for name, first in [("explore", ["digit", "seed", "strengths", "truncation_psi"]),
+                        ("draw", ["image", "digit"]), ("restyle", ["latent", "truncation_psi", "strengths"])]:
+        assert [p["parameter_name"] for p in params[f"/{name}"]["parameters"]] == first
+    view = next(fn for fn in demo.fns.values() if fn.name == "view")
+    assert {event for _, event in view.targets} == {"change"} and view.trigger_mode == "always_last"
+    assert len(view.inputs) == 3 + DIRECTION_SLOTS  # digit, seed, psi and every slider: live
+    # the page opens on a drawn digit, not an empty picture
+    loads = [fn for fn in demo.fns.values() if any(event == "load" for _, event in fn.targets)]
+    assert any("explore-image" in [getattr(o, "elem_id", None) for o in fn.outputs] for fn in loads)
+
+
+# ----------------------------------------------------------------------------- Draw
+
+def test_draw_finds_the_sketch(found_seven):
+    drawing, reading, found, latent, digit_used = found_seven
+    pixels, meta = read_png(drawing)
+    assert pixels.shape == (280, 280) and pixels.std() > 0
+    assert meta["weights_sha256"] == weights_fingerprint(WEIGHTS)
+    assert max(reading, key=reading.get) == "7" and len(reading) == 3 and digit_used == 7
+    recon, meta = read_png(found)
+    assert recon.shape == (280, 280) and recon.std() > 0
+    assert (meta["digit"], meta["digit_source"], meta["latent"]) == ("7", "the classifier's reading", latent)
+    assert latent.startswith("z1.") and float(meta["pixel_rms_distance"]) < 0.35
+
+
+def test_any_polarity_is_the_same_drawing(draw, found_seven):
+    """White ink on black is seen as the transparent sketch was: same view, same latent."""
+    chalk = draw.draw(np.asarray(draw_strokes(SEVEN, "chalk")), "auto")
+    assert np.array_equal(read_png(chalk[0])[0], read_png(found_seven[0])[0])
+    assert chalk[3] == found_seven[3] and chalk[4] == 7
+
+
+def test_the_digit_override_is_respected(draw, found_seven):
+    paper = draw_strokes(SEVEN, "paper")  # a PIL image, as an upload arrives
+    drawing, reading, found, latent, digit_used = draw.draw(paper, 1)
+    assert digit_used == 1 and reading == found_seven[1]
+    _, meta = read_png(found)
+    assert (meta["digit"], meta["digit_source"]) == ("1", "chosen by the visitor")
+    assert latent != found_seven[3]
+
+
+@pytest.mark.parametrize("image, digit, message", [
+    (None, "auto", "Draw a digit on the canvas (or upload a picture of one) first"),
+    ({"composite": None, "layers": []}, "auto", "Draw a digit on the canvas"),
+    (blank("sketch"), "auto", "the canvas is empty"),
+    (blank("paper"), "auto", "the canvas is empty"),
+    (speck("paper"), "auto", "the drawing is a tiny speck"),
+    (all_ink("paper"), "auto", "that is no digit"),
+    (all_ink("chalk"), "auto", "that is no digit"),
+    (np.zeros((4100, 4100), np.uint8), "auto", "image is too large: 4100x4100"),
+    (blank("paper", size=5000), "auto", "image is too large: 5000x5000"),
+    (np.zeros((280, 280), np.uint16), "auto", "must be uint8, bool or float (0..1)"),
+    (np.full((280, 280), 200.0), "auto", "a float image must have values from 0 to 1"),
+    (np.zeros((280, 280, 5), np.uint8), "auto", "with C in 1..4"),
+    (draw_strokes(ONE, "paper"), 10, "digit must be 'auto' or a whole number from 0 to 9, got 10"),
+    (draw_strokes(ONE, "paper"), "3", "digit must be 'auto' or a whole number from 0 to 9, got '3'"),
+])
+def test_unusable_drawings_get_a_clear_message(draw, image, digit, message):
+    refused(lambda: draw.draw_sketch(image, digit), message)
+
+
+# ----------------------------------------------------------------------------- Restyle and morph
+
+def test_restyle_remakes_its_png_from_the_provenance(demo, found_seven):
+    latent = found_seven[3]
+    first = demo(latent, 0.9, "{}", api_name="restyle")
+    pixels, meta = read_png(first)
+    assert meta["latent"] == latent and meta["digits"] == "0,1,2,3,4,5,6,7,8,9" and pixels.std() > 0
+    again = demo(meta["latent"], float(meta["truncation_psi"]), "{}", api_name="restyle")
+    assert file_bytes(again) == file_bytes(first)
+
+
+def test_restyle_takes_a_list_and_an_edit(demo, draw):
+    z = latents_from_seeds([5], 64)[0]
+    as_text = demo(encode_latent(z), 1.0, "{}", api_name="restyle")
+    as_list = demo(z.tolist(), 1.0, "{}", api_name="restyle")  # the latent box passes lists on
+    assert file_bytes(as_list) == file_bytes(as_text)
+    edited = demo(z.tolist(), 1.0, {"slant": 2.0}, api_name="restyle")
+    pixels, meta = read_png(edited)
+    assert meta["edit"] == "slant=2.0" and not np.array_equal(pixels, read_png(as_text)[0])
+    remade = demo(meta["latent"], 1.0, parse_edit_spec(meta["edit"], demo.service.latent_directions()),
+                  api_name="restyle")
+    assert file_bytes(remade) == file_bytes(edited)
+    assert draw.restyle_view("", 1.0, "{}") is None  # the empty box before a search
+
+
+def _encoded(values) -> str:
+    return encode_latent(np.asarray(values, dtype=np.float32))
+
+
+@pytest.mark.parametrize("latent, message", [
+    ([0.1] * 10, "latent must hold 64 numbers, got 10"),
+    ([0.1] * 65, "latent must hold 64 numbers, got 65"),
+    ([], "latent must hold 64 numbers, got 0"),
+    ([math.nan] + [0.0] * 63, "latent must hold finite numbers"),
+    ([math.inf] + [0.0] * 63, "latent must hold finite numbers"),
+    ([100.0] * 64, "latent norm must be at most 20"),
+    (["a"] * 64, "latent must hold only numbers"),
+    ([True] * 64, "latent must hold only numbers"),
+    ("hello", "latent text must start with 'z1.'"),
+    ("z1.!!not*base64", "is not urlsafe base64"),
+    (_encoded([0.5] * 10), "latent must hold 64 numbers, the text holds 10"),
+    (_encoded([math.nan] * 64), "latent must hold finite numbers"),
+    (_encoded([9.0] * 64), "latent norm must be at most 20"),
+    ("z1." + "A" * 70_000, "at most 65536 characters"),
+    ({"z": 1}, "latent must be a list of 64 numbers or text starting with 'z1.'"),
+])
+def test_restyle_refuses_bad_latents(demo, latent, message):
+    with pytest.raises(gr.Error) as info:
+        demo(latent, 1.0, "{}", api_name="restyle")
+    assert message in str(info.value)
+
+
+def test_restyle_refuses_bad_strengths_and_psi(demo, found_seven):
+    for strengths, psi, message in [({"bogus": 1}, 1.0, "unknown direction 'bogus'"),
+                                    ([1, 2], 1.0, "strengths must hold 8 numbers"),
+                                    ({}, math.nan, "truncation_psi must be a number from 0 to 1")]:
+        with pytest.raises(gr.Error) as info:
+            demo(found_seven[3], psi, strengths, api_name="restyle")
+        assert message in str(info.value)
+
+
+def test_morph_keeps_the_style(draw, found_seven):
+    strip, gif = draw.morph(found_seven[3], 7, 1, 5, 1.0)
+    _, meta = read_png(strip)
+    assert (meta["digit_a"], meta["digit_b"], meta["steps"], meta["latent"]) == ("7", "1", "5", found_seven[3])
+    assert Path(gif).read_bytes()[:6] == b"GIF89a"
+    assert draw.morph("", 7, 1, 5, 1.0) == (None, None)
+    assert draw.morph(found_seven[3], None, 1, 5, 1.0) == (None, None)  # a pasted latent: no digit yet
+    refused(lambda: draw.morph("z1.oops", 7, 1, 5, 1.0), "latent")
+
+
+def test_steering_sliders_write_the_edit(draw):
+    assert json.loads(draw.edit_json(1.0, 0.0, -0.5, *[0.0] * 5)) == {"slant": 1.0, "width": -0.5}
