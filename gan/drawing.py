@@ -118,9 +118,11 @@ def fit_digit_box(ink: np.ndarray) -> np.ndarray:
     # PIL widens the filter when shrinking, so this averages rather than samples (no
     # aliasing). Bilinear came closest to MNIST when remaking test digits from binarised
     # 8x enlargements of them (bicubic, Lanczos and box were within 3% of it).
-    fitted = np.asarray(Image.fromarray(box.astype(np.float32))
-                        .resize(size, Image.Resampling.BILINEAR))
-    return np.clip(fitted, 0.0, 1.0)
+    fitted = np.clip(np.asarray(Image.fromarray(box.astype(np.float32))
+                                .resize(size, Image.Resampling.BILINEAR)), 0.0, 1.0)
+    # Every MNIST digit reaches full ink (254-255); a thin pen on a large canvas shrinks to
+    # faint grey strokes, so the strongest pixel is brought back to full ink.
+    return fitted / max(float(fitted.max()), 1e-6)
 
 
 def centre_by_mass(patch: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .inputs import LATENT_PREFIX, as_digit, as_int, as_latent, as_truncation, max_latent_norm
 from .metrics import DigitClassifier, load_classifier
 from .models import Generator
-from .sampling import class_path, from_uint8, latents_from_seeds, to_uint8
+from .sampling import class_path, from_uint8, latents_from_seeds
 
 TOP_READINGS = 3
 TYPICAL_NORM_SPREAD = 3.0  # the prior's shell: |z| within 3 standard deviations of sqrt(z_dim)
@@ -49,7 +49,7 @@ class InversionSettings:
     prior_weight: float = 1.0    # weight of the prior: squared distance of |z| outside the typical shell
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors inside: compare fields, not whole results
 class Inversion:
     """One search's result. Distances: RMS over pixels on the 0..1 scale, and the Euclidean
     distance between the classifier's 128-d features of the target and the reconstruction
@@ -161,7 +161,7 @@ def _refine(generator: Generator, classifier: DigitClassifier, z: torch.Tensor, 
                             target_features, settings.feature_weight)
         prior = _atypical_norm(z).pow(2)
         # Summed over rows, each latent's gradient is its own (Adam is per element), so a
-        # target's result does not depend on the rest of the batch.
+        # target is searched the same alone or in a batch, up to float rounding.
         loss = (match + settings.prior_weight * prior).sum()
         # Only z's gradient: the weights may or may not require grad; they are never touched.
         (grad,) = torch.autograd.grad(loss, [z])
@@ -246,7 +246,7 @@ def invert_drawing(generator: Generator, target: torch.Tensor | np.ndarray, *, d
     return invert_batch(generator, target, [digit], classifier=classifier, settings=settings)[0]
 
 
-def restyle(generator: Generator, latent: torch.Tensor, *, truncation_psi: float = 1.0) -> torch.Tensor:
+def restyle(generator: Generator, latent: torch.Tensor | str | Sequence[float], *, truncation_psi: float = 1.0) -> torch.Tensor:
     """One latent written as every digit: uint8 (num_classes, 28, 28), row i = digit i.
     truncation_psi < 1 scales the latent toward the mean (cleaner, plainer digits)."""
     z = _latent_tensor(latent, generator.z_dim) * as_truncation(truncation_psi)
@@ -254,7 +254,7 @@ def restyle(generator: Generator, latent: torch.Tensor, *, truncation_psi: float
     return generator.render(z.expand(generator.num_classes, -1), classes)
 
 
-def morph(generator: Generator, latent: torch.Tensor, *, digit_a: int, digit_b: int, steps: int = 16,
+def morph(generator: Generator, latent: torch.Tensor | str | Sequence[float], *, digit_a: int, digit_b: int, steps: int = 16,
           truncation_psi: float = 1.0) -> torch.Tensor:
     """The latent's style kept while the class input moves from digit_a to digit_b:
     uint8 (steps, 28, 28), first frame digit_a, last digit_b."""

@@ -54,14 +54,18 @@ class RunManager:
                  allow_download: bool = True, serve: Callable[[Path], str] | None = None,
                  served_root: str | os.PathLike | None = None,
                  served_weights: str | os.PathLike | None = None, extra_args: Sequence[str] = (),
-                 log_every: int | None = 10, niceness: int = 10, stop_timeout_s: float = 60.0,
+                 log_every: int | None = 10, sample_every: int | None = 100, niceness: int = 10,
+                 stop_timeout_s: float = 60.0,
                  env: dict[str, str] | None = None):
         self.runs_root = Path(runs_root).resolve()
         self.runs_root.mkdir(parents=True, exist_ok=True)
         self.python, self.train_script = python, Path(train_script).resolve()
         self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
         self.allow_download, self.extra_args = allow_download, list(extra_args)
-        self.log_every, self.niceness, self.stop_timeout_s = log_every, niceness, stop_timeout_s
+        # status.json every log_every steps, a fixed-noise grid every sample_every (the CLI's
+        # 500 would show a quick run's grid change only three times)
+        self.log_every, self.sample_every = log_every, sample_every
+        self.niceness, self.stop_timeout_s = niceness, stop_timeout_s
         self.env = env
         self.weights = ServedWeights(serve, served_root=served_root or self.runs_root / SERVED_FOLDER,
                                      current=served_weights) if serve is not None else None
@@ -109,6 +113,10 @@ class RunManager:
 
     # ------------------------------------------------------------------ start, stop, resume
 
+    def _watch_args(self) -> list[str]:
+        return ((["--log-every", str(self.log_every)] if self.log_every else [])
+                + (["--sample-every", str(self.sample_every)] if self.sample_every else []))
+
     def start(self, preset: object = "quick", *, steps: object = None, batch_size: object = None,
               seed: object = None) -> RunInfo:
         """Start a new run in a fresh folder; ValueError for bad options or while a run trains."""
@@ -127,7 +135,7 @@ class RunManager:
                 argv += ["--steps", str(steps or preset.steps)]
             if batch_size is not None or not preset.trainer_preset:
                 argv += ["--batch-size", str(batch_size or preset.batch_size)]
-            argv += self._data_args() + (["--log-every", str(self.log_every)] if self.log_every else [])
+            argv += self._data_args() + self._watch_args()
             argv += self.extra_args
             atomic_write_json(run_dir / RUN_FILE, {
                 "name": run_dir.name, "preset": preset.name, "steps": steps or preset.steps,

@@ -165,7 +165,7 @@ def readme_examples() -> str:
 
 def test_readme_examples_work(served, tmp_path, monkeypatch, capsys):
     code = readme_examples()
-    for endpoint in ("/generate", "/grid", "/interpolate", "/reload"):
+    for endpoint in ("/generate", "/grid", "/interpolate", "/explore", "/draw", "/restyle", "/reload"):
         assert f'api_name="{endpoint}"' in code
     monkeypatch.chdir(tmp_path)
     exec(compile(code.replace(README_URL, served.url), "README.md", "exec"), {})

@@ -94,8 +94,9 @@ def test_view_draws_the_edit_and_the_row(explore):
 
 def test_redraw_relabels_then_draws(explore):
     out = explore.redraw(2, 7, 1.0, *[0.0] * DIRECTION_SLOTS)
-    assert len(out) == DIRECTION_SLOTS + 3
-    assert read_png(out[DIRECTION_SLOTS])[1]["edit"] == "none" and out[-1] == "{}"
+    assert len(out) == DIRECTION_SLOTS + 4  # sliders, image, row, edit, table
+    assert read_png(out[DIRECTION_SLOTS])[1]["edit"] == "none" and out[-2] == "{}"
+    assert "| slant → | `slant` |" in out[-1] and "class change" in out[-1]
 
 
 def test_explore_endpoint_same_edit_same_bytes(demo):

@@ -93,6 +93,11 @@ def test_an_mnist_style_digit_is_left_nearly_as_it_is():
     assert rms(prepare_drawing(enlarged), digit) < 0.05
 
 
+def test_a_thin_pen_still_reaches_full_ink_like_every_mnist_digit():
+    thin = prepare_drawing(draw_seven(width=4))  # strokes 0.3 px wide once scaled to 20 px
+    assert thin.max() == 255 and max(ink_box(thin)) == 20
+
+
 def test_a_large_canvas_is_prepared_like_a_small_one():
     small = prepare_drawing(draw_seven(280))
     large = prepare_drawing(draw_seven(2800))  # box-averaged before the float work

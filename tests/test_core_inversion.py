@@ -178,7 +178,7 @@ def test_shipped_generator_finds_real_test_digits_and_restyles_them(classifier):
 
     generator = load_generator(os.path.join(os.path.dirname(__file__), "..", "weights"))
     images, labels = load_mnist("test", data_dir=os.environ["DIGITGAN_DATA_DIR"], download=False)
-    targets, digits = images[:4], labels[:4].tolist()
+    targets, digits = images[:3], labels[:3].tolist()
     found = invert_batch(generator, targets, digits, classifier=classifier)
     bank = latents_from_seeds(range(256), generator.z_dim)
     for result, target, digit in zip(found, targets, digits):
