@@ -87,6 +87,9 @@ def build_draw_tab(service: DigitService) -> dict:
             with gr.Column(scale=2):
                 sketch = gr.Sketchpad(label="Draw a digit (white or black ink, any size)",
                                       type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                                      # strokes about as thick, for the canvas, as MNIST's pen
+                                      brush=gr.Brush(default_size=22, colors=["#000000", "#ffffff"],
+                                                     default_color="#000000"),
                                       elem_id="draw-canvas")
                 # As a PIL image in its own mode: an RGB conversion would turn a transparent
                 # background black (hiding black strokes), and a lazily opened file lets the

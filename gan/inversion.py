@@ -246,7 +246,8 @@ def invert_drawing(generator: Generator, target: torch.Tensor | np.ndarray, *, d
     return invert_batch(generator, target, [digit], classifier=classifier, settings=settings)[0]
 
 
-def restyle(generator: Generator, latent: torch.Tensor | str | Sequence[float], *, truncation_psi: float = 1.0) -> torch.Tensor:
+def restyle(generator: Generator, latent: torch.Tensor | str | Sequence[float], *,
+            truncation_psi: float = 1.0) -> torch.Tensor:
     """One latent written as every digit: uint8 (num_classes, 28, 28), row i = digit i.
     truncation_psi < 1 scales the latent toward the mean (cleaner, plainer digits)."""
     z = _latent_tensor(latent, generator.z_dim) * as_truncation(truncation_psi)
@@ -254,8 +255,8 @@ def restyle(generator: Generator, latent: torch.Tensor | str | Sequence[float], 
     return generator.render(z.expand(generator.num_classes, -1), classes)
 
 
-def morph(generator: Generator, latent: torch.Tensor | str | Sequence[float], *, digit_a: int, digit_b: int, steps: int = 16,
-          truncation_psi: float = 1.0) -> torch.Tensor:
+def morph(generator: Generator, latent: torch.Tensor | str | Sequence[float], *, digit_a: int,
+          digit_b: int, steps: int = 16, truncation_psi: float = 1.0) -> torch.Tensor:
     """The latent's style kept while the class input moves from digit_a to digit_b:
     uint8 (steps, 28, 28), first frame digit_a, last digit_b."""
     z = _latent_tensor(latent, generator.z_dim)

@@ -228,3 +228,25 @@ digit A's one-hot vector to digit B's, so the embedding blends the two: a 3 morp
 **Grids.** "one digit per row" gives column c the seed `base + c` in every row: the same z,
 different digits, so a column shows one handwriting style across all digits.
 """.strip()
+
+
+LATENT_TOOLS_MARKDOWN = """
+**Explore: named directions.** The sliders move z along directions found in G's first layer
+(SeFa: the eigenvectors of AᵀA, A the weights that act on z). Each was measured on 500
+samples of all ten digits moved by ±3: slant, stroke thickness, width, height, ink area and
+stroke length, in standard deviations of real MNIST, and how often the classifier then reads
+another digit. A direction is named after the property it moves most when that effect
+clearly dominates; within the leading 32, each property gets the combination that moves it
+while holding the others still. A strength is in standard deviations of z along the
+direction (±3 is the edge of what G saw in training), added after truncation.
+
+**Draw: your handwriting in latent space.** Your drawing is made into an MNIST digit the way
+MNIST's were (ink box scaled to 20×20, centred by mass in 28×28). Then the class input is
+fixed to the digit and z alone is searched: the best 4 of the first 64 seeds are refined
+together by 100 Adam steps on pixel error + 0.02 × the error in our classifier's features +
+a prior that keeps |z| where Gaussian latents live; the closest wins. z now holds your
+handwriting and the class input the digit, so the same z drawn for 0-9 writes every digit in
+your hand. The same drawing always gives the same z, and every image made from it carries z
+as text, so it can be made again exactly.
+""".strip()
+

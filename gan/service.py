@@ -27,7 +27,7 @@ from .handwriting import ClassifierCache, find_style, render_restyled, render_st
 from .images import gif_bytes, upscale
 from .inputs import (MAX_GRID, MAX_STEPS, as_choice, as_digit, as_int, as_latent, as_seed,
                      as_strengths, as_truncation)
-from .model_card import ModelCard, build_model_card, how_it_works_markdown
+from .model_card import LATENT_TOOLS_MARKDOWN, ModelCard, build_model_card, how_it_works_markdown
 from .model_holder import LoadedModel, ModelHolder
 from .pictures import (GIF_SCALE, GRID_MODES, Picture, encode_png, gif_frame_ms, render_digit,
                        render_grid, render_interpolation)
@@ -194,4 +194,4 @@ class DigitService:
         return build_model_card(model, self.output, last_error=self.holder.last_error)
 
     def how_it_works(self) -> str:
-        return how_it_works_markdown(self.model())
+        return how_it_works_markdown(self.model()) + "\n\n" + LATENT_TOOLS_MARKDOWN
