@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import machine_info, percentile, print_table, summarize, time_calls, write_results
+from .common import machine_info, print_table, summarize, time_calls, write_results
 
 
 def grid_request(generator) -> bytes:

@@ -74,10 +74,6 @@ def as_digits(values: Sequence[object], num_classes: int = 10) -> list[int]:
     return [as_digit(v, num_classes=num_classes) for v in values]
 
 
-def as_seeds(values: Sequence[object]) -> list[int]:
-    return [as_seed(v) for v in values]
-
-
 def random_seed() -> int:
     """A fresh seed from the OS's entropy source (leaves every seeded RNG alone)."""
     return secrets.randbelow(MAX_SEED + 1)

@@ -20,7 +20,6 @@ from .sampling import digit_major
 
 GRID_SEEDS = list(range(10))  # fixed noise: the progress grid shows seeds 0-9 of every digit
 STATUS_NAME = "status.json"
-RUN_STATES = ("running", "finished", "interrupted", "diverged", "failed")
 
 
 def grid_image(generator: Generator) -> np.ndarray:
