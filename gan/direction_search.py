@@ -27,6 +27,7 @@ same directions.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
@@ -93,7 +94,11 @@ def measure_directions(generator, vectors: torch.Tensor, *, z: torch.Tensor, dig
     for vector in vectors.float():
         moved = torch.cat([z + strength * vector, z - strength * vector])
         measured, predicted = look(moved, torch.cat([classes, classes]))
-        change = np.nanmean(measured[:n] - measured[n:], axis=0) / 2
+        with warnings.catch_warnings():
+            # a blank image (an untrained G draws them) has no slant or width: where no
+            # sample has a value the effect is NaN, and NaN names nothing
+            warnings.simplefilter("ignore", RuntimeWarning)
+            change = np.nanmean(measured[:n] - measured[n:], axis=0) / 2
         changes.append(change)
         effects.append(change / scale)
         changed = (predicted[:n] != base_class) | (predicted[n:] != base_class)
