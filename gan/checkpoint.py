@@ -18,10 +18,11 @@ import torch
 from .config import TrainConfig
 from .files import atomic_write_bytes, atomic_write_json
 from .models import Generator, recalibrate_batchnorm
+from .run_layout import CHECKPOINT_FILE, GRID_FILE, LOSS_CURVE_FILE, PROGRESS_GIF
 from .weights import save_generator
 
-CHECKPOINT_NAME = "checkpoint.pt"
-RUN_PICTURES = ("samples.png", "loss_curve.png", "progress.gif")  # copied next to exports
+CHECKPOINT_NAME = CHECKPOINT_FILE
+RUN_PICTURES = (GRID_FILE, LOSS_CURVE_FILE, PROGRESS_GIF)  # copied next to exports
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
-
 from .directions import DirectionSet, format_edit_spec, generate_edited, load_directions
-from .images import make_grid, upscale
+from .images import upscale
 from .model_holder import LoadedModel
-from .pictures import DIGIT_SCALE, Picture, fit_scale, provenance
+from .pictures import DIGIT_SCALE, Picture, fit_scale, provenance, strip_of
 from .timing import NO_STATS, ServingStats
 
 
@@ -74,7 +72,7 @@ def render_explored_row(model: LoadedModel, directions: DirectionSet, seed: int,
         images = generate_edited(model.generator, digits, [seed] * len(digits),
                                  directions=directions, strengths=strengths,
                                  truncation_psi=truncation_psi)
-    row = make_grid(np.asarray(images), rows=1, cols=len(digits))
+    row = strip_of(images)
     scale = fit_scale(*row.shape)
     meta = provenance(model, digits=digits, seed=seed, truncation_psi=truncation_psi,
                       **_edit_fields(strengths), scale=scale,

@@ -15,7 +15,7 @@ import torch
 
 from .directions import DirectionSet, apply_directions, format_edit_spec
 from .drawing import prepare_drawing
-from .images import make_grid, upscale
+from .images import upscale
 from .inversion import Inversion, encode_latent, invert_drawing, morph, restyle
 from .metrics import DigitClassifier, load_classifier
 from .model_holder import LoadedModel
@@ -80,7 +80,7 @@ def render_restyled(model: LoadedModel, latent: torch.Tensor, truncation_psi: fl
     edited = apply_directions(latent, directions, strengths) if strengths else latent
     with stats.timed("restyle.model"):
         images = restyle(model.generator, edited, truncation_psi=truncation_psi)
-    row = make_grid(np.asarray(images), rows=1, cols=len(images))
+    row = strip_of(images)
     scale = fit_scale(*row.shape)
     edit = format_edit_spec(strengths) if strengths else ""
     meta = provenance(model, digits=list(range(len(images))), latent=encode_latent(latent),

@@ -122,7 +122,7 @@ def render_interpolation(model: LoadedModel, digit_a: int, seed_a: int, digit_b:
 
 
 def strip_of(frames: np.ndarray) -> np.ndarray:
-    """Frames side by side, wrapping after STRIP_COLUMNS."""
+    """Frames (or a row of digits) side by side, wrapping after STRIP_COLUMNS."""
     cols = min(len(frames), STRIP_COLUMNS)
     return make_grid(frames, rows=math.ceil(len(frames) / cols), cols=cols)
 

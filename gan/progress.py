@@ -16,10 +16,10 @@ from PIL import Image
 from .files import atomic_write_bytes, atomic_write_json
 from .images import make_grid, save_gif, save_png
 from .models import Generator
+from .run_layout import GRID_FILE, LOSS_CURVE_FILE, PROGRESS_GIF, SAMPLES_DIR, STATUS_FILE
 from .sampling import digit_major
 
 GRID_SEEDS = list(range(10))  # fixed noise: the progress grid shows seeds 0-9 of every digit
-STATUS_NAME = "status.json"
 
 
 def grid_image(generator: Generator) -> np.ndarray:
@@ -64,23 +64,23 @@ class ProgressPictures:
 
     def save(self, generator: Generator, step: int, history: list[dict]) -> None:
         grid = grid_image(generator)
-        save_png(self.run_dir / "samples" / f"step_{step:07d}.png", grid, metadata={"step": step})
-        save_png(self.run_dir / "samples.png", grid, metadata={"step": step})
+        save_png(self.run_dir / SAMPLES_DIR / f"step_{step:07d}.png", grid, metadata={"step": step})
+        save_png(self.run_dir / GRID_FILE, grid, metadata={"step": step})
         if self.frames:
             self.frames.append(grid)
         else:  # the first grid of this process: read it and, when resumed, the earlier ones
             self.frames.extend(read_grey_png(p)
-                               for p in sorted((self.run_dir / "samples").glob("step_*.png")))
-        save_gif(self.run_dir / "progress.gif", self.frames, duration_ms=300)
+                               for p in sorted((self.run_dir / SAMPLES_DIR).glob("step_*.png")))
+        save_gif(self.run_dir / PROGRESS_GIF, self.frames, duration_ms=300)
         if history:
-            atomic_write_bytes(self.run_dir / "loss_curve.png", loss_curve_png(history))
+            atomic_write_bytes(self.run_dir / LOSS_CURVE_FILE, loss_curve_png(history))
 
 
 def write_status(run_dir: Path, *, state: str, step: int, steps: int, elapsed_s: float,
                  last: dict | None = None, message: str = "") -> None:
     """status.json: where the run is, for whoever watches it (the Train tab reads it)."""
     last = last or {}
-    atomic_write_json(run_dir / STATUS_NAME, {
+    atomic_write_json(run_dir / STATUS_FILE, {
         "state": state, "step": step, "steps": steps, "pid": os.getpid(),
         "images_per_s": last.get("images_per_s"), "d_loss": last.get("d_loss"),
         "g_loss": last.get("g_loss"), "elapsed_s": round(elapsed_s, 2),

@@ -15,15 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATUS_FILE = "status.json"            # written by the trainer (start, every log step, end)
+from gan.run_layout import (CHECKPOINT_FILE, GRID_FILE, HISTORY_FILE, LOG_FILE,  # noqa: F401
+                            LOSS_CURVE_FILE, METRICS_FILE, SAMPLES_DIR, STATUS_FILE)
+
 RUN_FILE = "run.json"                  # written by the run manager (options, launches)
 CONSOLE_FILE = "console.txt"           # the trainer's stdout + stderr
-LOG_FILE = "log.txt"
-CHECKPOINT_FILE = "checkpoint.pt"
-GRID_FILE = "samples.png"
-LOSS_CURVE_FILE = "loss_curve.png"
-HISTORY_FILE = "history.json"
-METRICS_FILE = "metrics_history.json"
 RUN_MARKERS = (RUN_FILE, STATUS_FILE, CHECKPOINT_FILE, LOG_FILE)  # any one makes a folder a run
 
 FINAL_STATES = ("finished", "interrupted", "diverged", "failed")
@@ -144,7 +140,7 @@ def records(data: object, keys: tuple[str, ...]) -> list[dict]:
 
 def latest_grid_step(run_dir: Path) -> int | None:
     """The step of the newest samples/step_XXXXXXX.png."""
-    folder = run_dir / "samples"
+    folder = run_dir / SAMPLES_DIR
     try:
         if not folder.resolve().is_relative_to(run_dir.resolve()):
             return None

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-CHECKPOINT_FILE = "checkpoint.pt"
+from gan.run_layout import CHECKPOINT_FILE
 
 
 class ServedWeights:

@@ -1,9 +1,9 @@
 """The GAN training run: (1) update D, (2) update G, EMA of G, checkpoints, signals, DDP.
 
 `train(cfg)` is a short loop over a `Trainer`, which holds the run's state explicitly. The
-step is in gan.losses; checkpoint and export in gan.checkpoint; what a watcher reads in
-gan.progress. The fakes of a step take the real batch's labels, which come in groups of one
-digit (see ClassGroupedBatches and the minibatch-stddev channel in models.py).
+step is in gan.losses, checkpoint and export in gan.checkpoint, what a watcher reads in
+gan.progress. The fakes take the real batch's labels, in groups of one digit (see
+ClassGroupedBatches and the minibatch-stddev channel in models.py).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from .metrics import (CLASSIFIER_PATH, classifier_outputs, conditional_failure_w
                       load_classifier, sample_quality)
 from .models import MBSTD_GROUP, Discriminator, Generator, recalibrate_batchnorm
 from .progress import ProgressPictures, write_status
+from .run_layout import HISTORY_FILE, LOG_FILE, METRICS_FILE, SAMPLES_DIR
 from .runtime import configure_cpu_threads, select_device
 from .signals import StopFlag
 
@@ -59,11 +60,10 @@ class Trainer:
         self.run_dir = Path(cfg.run_dir)
         self._log, self._log_file = log or tqdm.write, None
         if self.ddp.is_main:
-            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
-            self._log_file = open(self.run_dir / "log.txt", "a")
+            (self.run_dir / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+            self._log_file = open(self.run_dir / LOG_FILE, "a")
         self._build_models()
-        images, labels = load_training_data(cfg)
-        self.data = (images, labels)
+        self.data = load_training_data(cfg)  # (images, labels)
         self.batches = self._batches(seed=cfg.seed + 1000 * self.ddp.rank)
         self.noise = torch.Generator(device=self.device).manual_seed(cfg.seed + 1000 * self.ddp.rank + 1)
         self.step, self.history, self.metrics = 0, [], []
@@ -132,7 +132,7 @@ class Trainer:
                                    f"{self._divergence_advice()}")
         self.history.append(entry)
         if self.ddp.is_main:
-            atomic_write_json(self.run_dir / "history.json", self.history)
+            atomic_write_json(self.run_dir / HISTORY_FILE, self.history)
             self.write_status("running")
         return entry
 
@@ -164,7 +164,7 @@ class Trainer:
         for warning in conditional_failure_warnings(q["class_accuracy"], q["class_accuracy_per_digit"],
                                                     q["diversity"]):
             self.say(f"WARNING step {self.step}: {warning}")
-        atomic_write_json(self.run_dir / "metrics_history.json", self.metrics)
+        atomic_write_json(self.run_dir / METRICS_FILE, self.metrics)
 
     def write_status(self, state: str, message: str = "") -> None:
         if self.ddp.is_main:

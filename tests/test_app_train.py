@@ -29,7 +29,8 @@ from gan.model_holder import ModelHolder
 from gan.models import Generator
 from gan.runs import RunManager
 from gan.weights import load_generator, save_generator, weights_fingerprint
-from test_core_runs import FAKE_TRAINER, HOSTILE, gone_pid, kill_leftovers, wait_until, write_run
+from test_core_runs import fake_trainer  # noqa: F401 (a fixture)
+from test_core_runs import HOSTILE, gone_pid, kill_leftovers, wait_until, write_run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -60,14 +61,6 @@ def trained_once(tmp_path_factory):
                                                  "G_ema": generator.state_dict(), "commands": ["python train.py"]})
     (run_dir / "log.txt").write_text("step 4\n")
     return run_dir
-
-
-@pytest.fixture
-def fake_trainer(tmp_path):
-    script = tmp_path / "trainer" / "train.py"
-    script.parent.mkdir()
-    script.write_text(FAKE_TRAINER)
-    return script
 
 
 @pytest.fixture
