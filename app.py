@@ -16,8 +16,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from app_tabs.draw import build_draw_tab
-from app_tabs.explore import build_explore_tab
+from app_tabs.draw import DrawHandlers, build_draw_tab
+from app_tabs.explore import ExploreHandlers, build_explore_tab
 from app_tabs.generate import build_generate_tab
 from app_tabs.grid import build_grid_tab
 from app_tabs.handlers import Handlers
@@ -26,12 +26,13 @@ from app_tabs.model import build_how_tab, build_model_tab
 from app_tabs.train import build_train_tab
 from app_tabs.train_handlers import TrainHandlers
 from app_tabs.widgets import CSS, PRIVATE
-from gan.model_holder import LoadedModel, ModelHolder
-from gan.models import Generator
-from gan.runs import TRAINING_ENV_VAR, RunManager, training_enabled
+from gan.inputs import random_seed
+from gan.model.networks import Generator
+from gan.model.weights import WeightsError
+from gan.runs.manager import TRAINING_ENV_VAR, RunManager, training_enabled
 from gan.runtime import configure_cpu_threads, usable_cores
-from gan.service import DigitService
-from gan.weights import WeightsError
+from gan.serving.model_holder import LoadedModel, ModelHolder
+from gan.serving.service import DigitService
 
 DEFAULT_WEIGHTS = os.environ.get("DIGITGAN_WEIGHTS", "weights")
 DEFAULT_RUNS = os.environ.get("DIGITGAN_RUNS_DIR", "runs")  # e.g. /data/runs: a Space's persistent disk
@@ -64,15 +65,15 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
     /restyle, /reload, and the Train tab's /train_* (they refuse unless `training`, a RunManager, is given).
     """
     service = make_service(source, auto_reload_s=auto_reload_s)
-    handlers = Handlers(service)
+    handlers = Handlers(service)  # Generate, Grid, Interpolate, Model, How it works
     with gr.Blocks(title="DigitGAN", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             generate = build_generate_tab(handlers)
             grid = build_grid_tab(handlers)
             interpolate = build_interpolate_tab(handlers)
-            explore = build_explore_tab(service, handlers.random_seed)
-            draw = build_draw_tab(service)
+            explore = build_explore_tab(ExploreHandlers(service, random_seed))
+            draw = build_draw_tab(DrawHandlers(service))
             model = build_model_tab(handlers)
             how = build_how_tab(handlers)
             train = build_train_tab(TrainHandlers(training))
@@ -85,8 +86,6 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
             for redraw in (how, generate, grid, interpolate, explore, draw):
                 event = event.then(**redraw, **PRIVATE)
     demo.queue(default_concurrency_limit=concurrency_limit or usable_cores(), max_size=max_queue)
-    demo.service = service  # for tests and benchmarks
-    demo.handlers = handlers
     return demo
 
 

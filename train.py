@@ -1,4 +1,4 @@
-"""Train DigitGAN: a thin CLI over gan.training.
+"""Train DigitGAN: a thin CLI over gan.training.loop.
 
     python train.py --data-dir DIR                      # train from scratch, export to weights/
     python train.py --data-dir DIR --preset quick       # a short run (about 97% class accuracy)
@@ -57,7 +57,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     model_names = {f.name for f in dataclasses.fields(ModelConfig)}
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
     if args.resume:
-        from gan.checkpoint import load_checkpoint_config
+        from gan.training.run_folder import load_checkpoint_config
 
         if args.preset:
             raise ValueError("--preset is for a new run; a resumed run keeps its saved settings")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "train.py", *argv])
     try:
         if args.export:
-            from gan.checkpoint import export_from_checkpoint
+            from gan.training.run_folder import export_from_checkpoint
 
             export_dir = getattr(args, "export_dir", None) or "weights"
             print(f"exported to {export_from_checkpoint(args.export, export_dir, command=command)}")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         parser.error(str(exc))
 
-    from gan.training import TrainingDiverged, train
+    from gan.training.loop import TrainingDiverged, train
 
     try:
         result = train(cfg, resume=bool(args.resume), command=command, progress=not args.no_progress)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.status == "interrupted":
         return 130
     if result.export_dir is not None and args.evaluate and not cfg.synthetic_size:
-        from gan.evaluate import evaluate_weights
+        from gan.measure.evaluate import evaluate_weights
 
         evaluate_weights(result.export_dir, data_dir=cfg.data_dir)
     return 0

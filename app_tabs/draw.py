@@ -6,18 +6,15 @@ found latent written as 0-9, morphed into another digit and steered along named 
 """
 from __future__ import annotations
 
-import json
-
 import gradio as gr
 
-from gan.inputs import MAX_DIRECTION_STRENGTH, MAX_STEPS
-from gan.service import DigitService
+from gan.inputs import AUTO_DIGIT, MAX_DIRECTION_STRENGTH, MAX_STEPS
+from gan.serving.service import DigitService
 
-from .explore import DIRECTION_SLOTS, ExploreHandlers
+from .explore import DIRECTION_SLOTS, edit_json, slider_updates
 from .widgets import LIVE, PRIVATE, checked_by_handler, digit_radio, picture, psi_slider, slider, user_errors
 
-AUTO = "auto"
-SEARCH_DIGITS = [AUTO, *range(10)]
+SEARCH_DIGITS = [AUTO_DIGIT, *range(10)]
 
 
 def _blank(latent) -> bool:
@@ -27,17 +24,16 @@ def _blank(latent) -> bool:
 
 
 class DrawHandlers:
+    """The Draw tab's handlers over the service; refused input becomes one gr.Error."""
+
     def __init__(self, service: DigitService):
         self.service = service
         self.restyle = user_errors(service.restyle)
+        self.directions = user_errors(service.latent_directions)
 
-    def draw(self, image, digit=AUTO) -> tuple:
+    def draw(self, image, digit=AUTO_DIGIT) -> tuple:
         """(drawing as the model sees it, reading, reconstruction, latent, searched digit)."""
-        if image is None:
-            raise gr.Error("Draw a digit on the canvas (or upload a picture of one) first.",
-                           print_exception=False)
-        drawing, found, reading, latent = user_errors(self.service.draw)(image, digit)
-        digit_used = int(max(reading, key=reading.get)) if digit in (None, AUTO) else int(digit)
+        drawing, found, reading, latent, digit_used = user_errors(self.service.draw)(image, digit)
         return drawing, reading, found, latent, digit_used
 
     def draw_sketch(self, sketch, digit) -> tuple:
@@ -54,8 +50,11 @@ class DrawHandlers:
         return None if _blank(latent) else self.restyle(latent, truncation_psi, strengths)
 
     def edit_json(self, *values) -> str:
-        names = user_errors(self.service.latent_directions)().names
-        return json.dumps({n: v for n, v in zip(names, values) if v})
+        return edit_json(self.directions(), values)
+
+    def sliders(self) -> list:
+        """The steering sliders labelled with the served weights' directions."""
+        return slider_updates(self.directions())
 
 
 def _morph_controls() -> tuple:
@@ -79,9 +78,8 @@ def _steering_controls() -> tuple:
     return strengths, edit
 
 
-def build_draw_tab(service: DigitService) -> dict:
+def build_draw_tab(h: DrawHandlers) -> dict:
     """Returns the event (fn, outputs) that labels the steering sliders for the served weights."""
-    h = DrawHandlers(service)
     with gr.Tab("Draw", id="draw"):
         with gr.Row():
             with gr.Column(scale=2):
@@ -98,10 +96,10 @@ def build_draw_tab(service: DigitService) -> dict:
                                   sources=["upload", "clipboard"], elem_id="draw-upload", height=160)
             with gr.Column(scale=1):
                 digit = checked_by_handler(gr.Dropdown(
-                    SEARCH_DIGITS, value=AUTO, label="Search it as digit",
+                    SEARCH_DIGITS, value=AUTO_DIGIT, label="Search it as digit",
                     info="auto = what the classifier reads; pick one to override it"))
                 # The stock schema calls every choice a string; the API takes the digit as a number.
-                digit.api_info = lambda: {"anyOf": [{"type": "string", "enum": [AUTO]}, {"type": "integer"}],
+                digit.api_info = lambda: {"anyOf": [{"type": "string", "enum": [AUTO_DIGIT]}, {"type": "integer"}],
                                           "description": "'auto' (the classifier's reading) or a digit 0-9"}
                 find = gr.Button("Find my style", variant="primary", elem_id="draw-find")
                 reading = gr.Label(label="What the classifier reads", num_top_classes=3)
@@ -134,4 +132,4 @@ def build_draw_tab(service: DigitService) -> dict:
     gr.on([latent.change, target.change, steps.change, psi.change], h.morph,
           inputs=[latent, digit_used, target, steps, psi], outputs=[strip, gif], **LIVE, **PRIVATE)
     gr.on([s.change for s in strengths], h.edit_json, inputs=strengths, outputs=edit, **LIVE, **PRIVATE)
-    return {"fn": ExploreHandlers(service, random_seed=None).sliders, "outputs": strengths}
+    return {"fn": h.sliders, "outputs": strengths}

@@ -10,10 +10,10 @@ import json
 
 import gradio as gr
 
-from gan.direction_search import FULL_SEARCH
-from gan.directions import STRENGTH_UNIT, markdown_table
 from gan.inputs import MAX_DIRECTION_STRENGTH
-from gan.service import DigitService
+from gan.latent.direction_search import FULL_SEARCH, markdown_table
+from gan.latent.directions import STRENGTH_UNIT, DirectionSet
+from gan.serving.service import DigitService
 
 from .widgets import (LIVE, PRIVATE, checked_by_handler, digit_radio, picture, psi_slider,
                       seed_with_dice, slider, user_errors)
@@ -21,37 +21,45 @@ from .widgets import (LIVE, PRIVATE, checked_by_handler, digit_radio, picture, p
 DIRECTION_SLOTS = FULL_SEARCH.count
 
 
+def edit_json(directions: DirectionSet, values) -> str:
+    """The sliders' non-zero strengths as the JSON object /explore and /restyle take."""
+    return json.dumps({name: value for name, value in zip(directions.names, values) if value})
+
+
+def slider_updates(directions: DirectionSet) -> list:
+    """DIRECTION_SLOTS slider updates: labelled with the directions and their measured
+    effect; the slots beyond the set hidden."""
+    updates = []
+    for slot in range(DIRECTION_SLOTS):
+        if slot >= len(directions):
+            updates.append(gr.Slider(visible=False))
+            continue
+        d = list(directions)[slot]
+        effect = (f"moves {d.property} by {d.effects[d.property]:+.1f} std of real MNIST at +3"
+                  if d.property else "no single measured effect dominates")
+        rate = f"; digit changes for {d.class_change_rate:.0%}" if d.class_change_rate is not None else ""
+        updates.append(gr.Slider(label=d.label, info=effect + rate, visible=True))
+    return updates
+
+
 class ExploreHandlers:
+    """The Explore tab's handlers over the service; refused input becomes one gr.Error."""
+
     def __init__(self, service: DigitService, random_seed):
         self.service, self.random_seed = service, random_seed
         self.explore = user_errors(service.explore)
-
-    @property
-    def names(self) -> list[str]:
-        return user_errors(self.service.latent_directions)().names
+        self.directions = user_errors(service.latent_directions)
 
     def view(self, digit, seed, psi, *values) -> tuple:
         """(edited digit, the style as 0-9, the edit as JSON for /explore)."""
-        names = self.names
-        values = list(values[:len(names)])
+        directions = self.directions()
+        values = list(values[:len(directions)])
         image, row = user_errors(self.service.explore_views)(digit, seed, values, psi)
-        edit = {name: value for name, value in zip(names, values) if value}
-        return image, row, json.dumps(edit)
+        return image, row, edit_json(directions, values)
 
     def sliders(self) -> list:
         """The sliders labelled with the served weights' directions and their measured effect."""
-        directions = list(user_errors(self.service.latent_directions)())
-        updates = []
-        for slot in range(DIRECTION_SLOTS):
-            if slot >= len(directions):
-                updates.append(gr.Slider(visible=False))
-                continue
-            d = directions[slot]
-            effect = (f"moves {d.property} by {d.effects[d.property]:+.1f} std of real MNIST at +3"
-                      if d.property else "no single measured effect dominates")
-            rate = f"; digit changes for {d.class_change_rate:.0%}" if d.class_change_rate is not None else ""
-            updates.append(gr.Slider(label=d.label, info=effect + rate, visible=True))
-        return updates
+        return slider_updates(self.directions())
 
     def redraw(self, digit, seed, psi, *values) -> list:
         """Page load or new weights: the sliders relabelled, the views drawn for them, and
@@ -59,7 +67,7 @@ class ExploreHandlers:
         return [*self.sliders(), *self.view(digit, seed, psi, *values), self.table()]
 
     def table(self) -> str:
-        directions = user_errors(self.service.latent_directions)()
+        directions = self.directions()
         return (f"Measured on {directions.settings.get('samples_per_digit', '?')} samples per digit "
                 "at strength ±3; effects in standard deviations of real MNIST; class change: the "
                 "share of samples the classifier reads as another digit at either end.\n\n"
@@ -70,10 +78,10 @@ class ExploreHandlers:
         return [0.0] * DIRECTION_SLOTS
 
 
-def build_explore_tab(service: DigitService, random_seed) -> dict:
+def build_explore_tab(handlers: ExploreHandlers) -> dict:
     """Returns the event (fn, inputs, outputs) that relabels the sliders for the served
     weights and draws the edited digit."""
-    handlers = ExploreHandlers(service, random_seed)
+    random_seed = handlers.random_seed
     with gr.Tab("Explore", id="explore"):
         with gr.Row():
             with gr.Column(scale=1):

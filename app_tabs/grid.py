@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from gan.inputs import MAX_GRID
-from gan.pictures import GRID_MODES
+from gan.serving.render import GRID_MODES
 
 from .handlers import Handlers
 from .widgets import LIVE, digit_radio, picture, psi_slider, radio, seed_with_dice, slider

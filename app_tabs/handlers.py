@@ -1,10 +1,10 @@
-"""The event handlers: gan.service calls whose refusals become gr.Error messages."""
+"""The event handlers: gan.serving.service calls whose refusals become gr.Error messages."""
 from __future__ import annotations
 
 import gradio as gr
 
 from gan.inputs import random_seed
-from gan.service import DigitService
+from gan.serving.service import DigitService
 
 from .widgets import user_errors
 
@@ -12,6 +12,9 @@ TRAINING_PICTURES = ("samples", "loss_curve", "progress", "nearest_neighbours")
 
 
 class Handlers:
+    """The handlers of the Generate, Grid, Interpolate, Model and How-it-works tabs (Explore,
+    Draw and Train have theirs beside their builders), built from the service alike."""
+
     def __init__(self, service: DigitService):
         self.service = service
         self.generate = user_errors(service.generate)

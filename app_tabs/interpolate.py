@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from gan.inputs import MAX_STEPS
-from gan.sampling import INTERPOLATION_METHODS
+from gan.model.sampling import INTERPOLATION_METHODS
 
 from .handlers import Handlers
 from .widgets import LIVE, digit_radio, picture, psi_slider, radio, seed_with_dice, slider

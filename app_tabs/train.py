@@ -1,6 +1,6 @@
 """Train: start train.py from the page, watch it learn, stop or resume it, serve the result.
 
-The trainer runs as a separate process (gan.runs.RunManager); this tab only starts it,
+The trainer runs as a separate process (gan.runs.manager.RunManager); this tab only starts it,
 polls its files every few seconds and shows them. Off unless the operator enables it
 (`python app.py --allow-training`); then the tab says how, and the endpoints refuse.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from gan.inputs import MAX_BATCH_SIZE, MAX_TRAIN_SEED, MAX_TRAIN_STEPS, MIN_BATCH_SIZE, MIN_TRAIN_STEPS
-from gan.runs import PRESETS
+from gan.runs.manager import RUN_PRESETS
 
 from .train_handlers import TRAINING_OFF, TrainHandlers
 from .train_view import LOSS_COLUMNS, METRICS_HEADERS
@@ -24,11 +24,6 @@ INTRO = """Train a new generator with `train.py` in a process of its own, watch 
 grid (a row per digit) sharpen, then **Serve these weights** to put it in front of visitors —
 **Revert** brings back what was served before. One run trains at a time."""
 
-ENDPOINTS = [  # (handler, api_name, takes the control lock)
-    ("api_start", "train_start", True), ("api_status", "train_status", False),
-    ("api_stop", "train_stop", True), ("api_resume", "train_resume", True),
-    ("api_serve", "train_serve", True), ("api_revert", "train_revert", True),
-]
 
 
 @dataclass
@@ -44,10 +39,10 @@ def number(label: str, value: int, minimum: int, maximum: int, elem_id: str, inf
 
 def build_options() -> tuple:
     """The preset and the steps / batch size / seed fields."""
-    quick = PRESETS["quick"]
+    quick = RUN_PRESETS["quick"]
     with gr.Row():
-        preset = radio(list(PRESETS), value=quick.name, label="Preset", elem_id="train-preset", scale=2,
-                       info="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()))
+        preset = radio(list(RUN_PRESETS), value=quick.name, label="Preset", elem_id="train-preset", scale=2,
+                       info="; ".join(f"{p.name}: {p.description}" for p in RUN_PRESETS.values()))
         steps = number("Steps", quick.steps, MIN_TRAIN_STEPS, MAX_TRAIN_STEPS, "train-steps",
                        f"{MIN_TRAIN_STEPS}-{MAX_TRAIN_STEPS:,}; Resume trains on to this if larger")
         batch = number("Batch size", quick.batch_size, MIN_BATCH_SIZE, MAX_BATCH_SIZE, "train-batch",
@@ -92,10 +87,12 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
             panel = build_panel()
         shown = gr.State({})  # what this page already shows (see TrainHandlers.refresh)
         timer = gr.Timer(refresh_s, active=handlers.enabled)
-        for handler, api_name, control in ENDPOINTS:  # inside the Tab: gr.Tabs holds only tabs
-            method = getattr(handlers, handler)
-            gr.api(method, api_name=api_name, api_description=method.__doc__,
-                   **(CONTROL if control else {}))
+        # inside the Tab: gr.Tabs holds only tabs. All but the status poll take the control lock.
+        gr.api(handlers.api_status, api_name="train_status", api_description=handlers.api_status.__doc__)
+        for method, api_name in ((handlers.api_start, "train_start"), (handlers.api_stop, "train_stop"),
+                                 (handlers.api_resume, "train_resume"), (handlers.api_serve, "train_serve"),
+                                 (handlers.api_revert, "train_revert")):
+            gr.api(method, api_name=api_name, api_description=method.__doc__, **CONTROL)
     redraw = {"fn": handlers.refresh, "inputs": [run, shown],
               "outputs": [run, *panel.values(), shown]}
     quiet = {**PRIVATE, "show_progress": "hidden"}

@@ -1,4 +1,4 @@
-"""The Train tab's handlers: gan.runs.RunManager calls whose refusals become gr.Error messages.
+"""The Train tab's handlers: gan.runs.manager.RunManager calls whose refusals become gr.Error messages.
 
 Two faces over the same manager: the `api_*` methods are the public endpoints (JSON in, JSON
 out, for gradio_client), the `*_click` and `refresh` methods feed the tab's components. Run
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from gan.runs import PRESETS, RunManager
-from gan.weights import weights_fingerprint
+from gan.model.weights import weights_fingerprint
+from gan.runs.manager import RUN_PRESETS, RunManager
 
 from .train_view import api_payload, log_text, loss_frame, metrics_rows, read_picture, run_choices, \
     summary_markdown
@@ -28,9 +28,6 @@ class TrainHandlers:
     def __init__(self, manager: RunManager | None):
         self.manager = manager
         self.enabled = manager is not None
-        for name in ("api_start", "api_status", "api_stop", "api_resume", "api_serve", "api_revert",
-                     "start_click", "stop_click", "resume_click", "serve_click", "revert_click", "refresh"):
-            setattr(self, name, user_errors(getattr(self, name)))
 
     def _manager(self) -> RunManager:
         if self.manager is None:
@@ -48,6 +45,7 @@ class TrainHandlers:
 
     # ------------------------------------------------------------------ the HTTP API
 
+    @user_errors
     def api_start(self, preset: str = "quick", steps: int | None = None, batch_size: int | None = None,
                   seed: int = 0) -> dict:
         """Start a training run (one at a time) and return its status. preset: quick, standard
@@ -56,26 +54,31 @@ class TrainHandlers:
         info = self._manager().start(preset, steps=steps, batch_size=batch_size, seed=seed)
         return self._payload(info.name)
 
+    @user_errors
     def api_status(self, run: str | None = None) -> dict:
         """A run's status (state, step/steps, images_per_s, eta_s, losses, history, metrics,
         log tail) and the list of runs; run: null = the running run, else the newest."""
         return self._payload(run)
 
+    @user_errors
     def api_stop(self, run: str) -> dict:
         """Stop a running run: SIGTERM, the trainer writes its checkpoint and exits (130)."""
         self._manager().stop(run)
         return self._payload(run)
 
+    @user_errors
     def api_resume(self, run: str, steps: int | None = None) -> dict:
         """Continue a stopped run from its checkpoint; steps: a new total, to train longer."""
         self._manager().resume(run, steps=steps)
         return self._payload(run)
 
+    @user_errors
     def api_serve(self, run: str) -> dict:
         """Export the run's EMA generator, validate it and serve it; the weights served before
         are kept for /train_revert."""
         return self._served(self._manager().serve(run))
 
+    @user_errors
     def api_revert(self) -> dict:
         """Serve again the weights served before the last /train_serve (or /train_revert)."""
         return self._served(self._manager().revert())
@@ -87,43 +90,41 @@ class TrainHandlers:
 
     def preset_fields(self, preset: str) -> tuple:
         """The steps and batch size fields show the chosen preset's values."""
-        chosen = PRESETS.get(preset) if isinstance(preset, str) else None
+        chosen = RUN_PRESETS.get(preset) if isinstance(preset, str) else None
         if chosen is None:
             return gr.skip(), gr.skip()
         return chosen.steps, chosen.batch_size
 
+    @user_errors
     def start_click(self, preset: str, steps: object, batch_size: object, seed: object) -> tuple:
-        # values equal to the preset's are left to the preset, so the command line stays short
-        chosen = PRESETS.get(preset) if isinstance(preset, str) else None
-        if chosen is not None:
-            steps = None if steps == chosen.steps else steps
-            batch_size = None if batch_size == chosen.batch_size else batch_size
         info = self._manager().start(preset, steps=steps, batch_size=batch_size,
                                      seed=0 if seed is None else seed)
         message = (f"Started run {info.name} (pid {info.pid}): {info.preset} preset, "
                    f"{info.steps:,} steps of batch {info.batch_size}, seed {info.seed}.")
         return message, self._run_list(info.name)
 
+    @user_errors
     def stop_click(self, run: str | None) -> tuple:
         status = self._manager().stop(run)
         return f"Run {status.name}: {status.label} at step {status.step} — {status.message}", \
             self._run_list(status.name)
 
+    @user_errors
     def resume_click(self, run: str | None, steps: object) -> tuple:
         """Resume to the run's own total, or to the Steps field's value when that is larger."""
-        manager = self._manager()
-        current = manager.status(run)
-        more = steps if isinstance(steps, (int, float)) and current.steps and steps > current.steps else None
-        info = manager.resume(run, steps=more)
+        info = self._manager().resume(run, extend_to=steps)
         total = f"{info.steps:,}" if info.steps else "its"
         return f"Resumed run {info.name} (pid {info.pid}) towards {total} steps.", self._run_list(info.name)
 
+    @user_errors
     def serve_click(self, run: str | None) -> str:
         return self._manager().serve(run)
 
+    @user_errors
     def revert_click(self) -> str:
         return self._manager().revert()
 
+    @user_errors
     def refresh(self, run: str | None, shown: dict | None) -> tuple:
         """The status panel: (run list, summary, grid, losses, metrics, log, shown). Pictures,
         plots and the run list are sent only when they changed since this page last got them

@@ -1,7 +1,7 @@
 """How the Train tab shows a run: the summary line, the loss and metrics tables, the run list,
 the pictures read from the run folder, and the JSON the training endpoints return.
 
-Pure functions of a gan.run_files.RunStatus: no Gradio, no process handling.
+Pure functions of a gan.runs.status.RunStatus: no Gradio, no process handling.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from gan.run_files import RunStatus
+from gan.runs.status import RunStatus
 
 LOSS_COLUMNS = ["step", "loss", "term"]
 METRICS_HEADERS = ["step", "training min", "class accuracy %", "worst digit %", "Fréchet distance"]

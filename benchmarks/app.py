@@ -9,7 +9,7 @@ with gradio_client, as API users would:
 2. --grid-calls single 10x10 /grid requests, one after another.
 
 Prints p50/p95 latency (as the client sees it) and requests/s, and the generator's share
-of the time, measured inside the server (gan.timing.ServingStats): generator calls vs the
+of the time, measured inside the server (gan.serving.stats.ServingStats): generator calls vs the
 summed client latencies, vs the server's handler time, and vs wall time. Writes the same
 figures to benchmarks/results/app.json. The weights are copied to a temp folder first, so
 a training run writing weights/ meanwhile cannot change what is measured.
@@ -246,11 +246,11 @@ def run_grid_series(server: Server, calls: int, downloads: Path) -> dict:
 # ----------------------------------------------------------------------------- main
 
 def prepare_weights(source: str | None, folder: Path) -> str:
-    from gan.weights import CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_generator
+    from gan.model.weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, load_generator
 
     source_path = Path(source) if source else Path("weights")
-    if (source_path / CONFIG_NAME).is_file() and (source_path / WEIGHTS_NAME).is_file():
-        for name in (CONFIG_NAME, WEIGHTS_NAME, "training.json", "metrics.json"):
+    if (source_path / CONFIG_FILE).is_file() and (source_path / WEIGHTS_FILE).is_file():
+        for name in (CONFIG_FILE, WEIGHTS_FILE, "training.json", "metrics.json"):
             if (source_path / name).is_file():
                 shutil.copy2(source_path / name, folder / name)
         try:
@@ -261,7 +261,7 @@ def prepare_weights(source: str | None, folder: Path) -> str:
                 raise SystemExit(f"error: {exc}")
             print(f"({source_path} is not loadable: {exc})")
     elif source:
-        raise SystemExit(f"error: no {CONFIG_NAME} + {WEIGHTS_NAME} in {source_path}")
+        raise SystemExit(f"error: no {CONFIG_FILE} + {WEIGHTS_FILE} in {source_path}")
     import torch
 
     from gan import Generator, ModelConfig, save_generator

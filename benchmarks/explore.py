@@ -17,11 +17,14 @@ import time
 import numpy as np
 import torch
 
-from gan.direction_search import QUICK_SEARCH, find_directions
-from gan.directions import apply_directions, format_edit_spec, load_directions, render_edited
+from gan.latent.direction_search import QUICK_SEARCH, find_directions
+from gan.latent.directions import apply_directions
+from gan.model.sampling import generate_from_latents
+from gan.inputs import format_edit_spec
+from gan.latent.direction_search import load_directions
 from gan.images import make_grid, png_bytes, upscale
-from gan.sampling import latents_from_seeds
-from gan.weights import load_generator, weights_fingerprint
+from gan.model.sampling import latents_from_seeds
+from gan.model.weights import load_generator, weights_fingerprint
 
 from .common import machine_info, print_table, summarize, time_calls, write_results
 
@@ -42,7 +45,7 @@ def make_update(generator, directions, fingerprint: str, *, digit: int, seed: in
     def one_digit() -> bytes:
         strengths = next(positions)
         z = latents_from_seeds([seed], generator.z_dim) * psi
-        image = generator.render(apply_directions(z, directions, strengths),
+        image = generate_from_latents(generator, apply_directions(z, directions, strengths),
                                  torch.eye(generator.num_classes)[[digit]])[0].numpy()
         meta = {"digit": digit, "seed": seed, "truncation_psi": psi,
                 "strengths": format_edit_spec(strengths), "weights_sha256": fingerprint}
@@ -51,7 +54,7 @@ def make_update(generator, directions, fingerprint: str, *, digit: int, seed: in
     def ten_digits() -> bytes:
         strengths = next(positions)
         z = latents_from_seeds([seed], generator.z_dim)[0] * psi
-        row = render_edited(generator, range(10), z, directions=directions, strengths=strengths)
+        row = generate_from_latents(generator, apply_directions(z, directions, strengths), range(10))
         grid = make_grid(row.numpy(), rows=1, cols=10)
         meta = {"digits": "0-9", "seed": seed, "truncation_psi": psi,
                 "strengths": format_edit_spec(strengths), "weights_sha256": fingerprint}
@@ -59,7 +62,7 @@ def make_update(generator, directions, fingerprint: str, *, digit: int, seed: in
 
     def model_only() -> torch.Tensor:
         z = latents_from_seeds([seed], generator.z_dim) * psi
-        return generator.render(apply_directions(z, directions, next(positions)),
+        return generate_from_latents(generator, apply_directions(z, directions, next(positions)),
                                 torch.eye(generator.num_classes)[[digit]])
 
     return {"one digit (model + PNG)": one_digit, "one digit (model only)": model_only,

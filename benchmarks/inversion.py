@@ -1,7 +1,7 @@
 """The Draw search on real handwriting: `python -m benchmarks.inversion --data-dir DIR [--count 1000]`.
 
 On the first `--count` MNIST **test** digits (never seen in training), for each digit:
-- the search's reconstruction (gan.inversion, default settings, class fixed to the label):
+- the search's reconstruction (gan.latent.inversion, default settings, class fixed to the label):
   RMS pixel distance (0..1 scale) and classifier-feature distance to the target;
 - the baseline: the best of the generator's first 1000 seeds for the same digit, chosen per
   target and per metric (the seed closest in pixels for the pixel column, the seed closest in
@@ -24,9 +24,10 @@ import time
 import torch
 
 from gan.data import load_mnist
-from gan.inversion import InversionSettings, invert_batch, invert_drawing, restyle
-from gan.metrics import classifier_outputs, load_classifier
-from gan.weights import load_generator
+from gan.model.sampling import generate_from_latents
+from gan.latent.inversion import InversionSettings, invert_batch, invert_drawing
+from gan.model.classifier import classifier_outputs, load_classifier
+from gan.model.weights import load_generator
 
 from .common import machine_info, percentile, print_table, write_results
 
@@ -58,7 +59,7 @@ def run_searches(generator, classifier, targets, labels, settings, batch: int):
 
 
 def measure_restyle(generator, classifier, latents: torch.Tensor) -> tuple[float, list[float]]:
-    images = torch.cat([restyle(generator, z) for z in latents])
+    images = torch.cat([generate_from_latents(generator, z, range(10)) for z in latents])
     _, predicted = classifier_outputs(classifier, images)
     asked = torch.arange(10).repeat(len(latents))
     correct = (predicted == asked).double()
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print()
     print_table(["method", "mean RMS pixel distance", "mean feature distance"], [
-        ["search (gan.inversion)", f"{pixel.mean():.4f}", f"{feature.mean():.3f}"],
+        ["search (gan.latent.inversion)", f"{pixel.mean():.4f}", f"{feature.mean():.3f}"],
         [f"best of seeds 0-{BASELINE_SEEDS - 1}", f"{base_pixel.mean():.4f}", f"{base_feature.mean():.3f}"]])
     print(f"\nsearch closer than the best seed: {float((pixel < base_pixel).double().mean()):.1%} of "
           f"targets in pixels, {float((feature < base_feature).double().mean()):.1%} in features")

@@ -6,7 +6,7 @@ grid is upscaled and PNG-encoded, as the app serves it), back to back:
 
 1. with no training run going;
 2. while a real training run (the Train tab's quick preset, started through
-   gan.runs.RunManager, so as a separate process) trains on the same machine, once for each
+   gan.runs.manager.RunManager, so as a separate process) trains on the same machine, once for each
    --niceness of the trainer (the manager's default is 10: the web server keeps the upper
    hand). The run is stopped (SIGTERM) after each phase.
 
@@ -50,7 +50,7 @@ def wait_for_training(manager, name: str, timeout_s: float = 300.0) -> None:
 
 
 def measure_during_run(generator, args, niceness: int, runs_root: Path) -> dict:
-    from gan.runs import RunManager
+    from gan.runs.manager import RunManager
 
     extra = ["--synthetic-size", str(args.synthetic_size)] if not args.data_dir else []
     manager = RunManager(runs_root, data_dir=args.data_dir, allow_download=False,
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from gan.runtime import configure_cpu_threads
-    from gan.weights import load_generator
+    from gan.model.weights import load_generator
 
     threads = configure_cpu_threads(args.threads)
     generator = load_generator(args.weights)

@@ -37,10 +37,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gan.config import ModelConfig, TrainConfig
 from gan.data import ClassGroupedBatches, load_mnist
-from gan.losses import gan_step
-from gan.models import MBSTD_GROUP, Discriminator, Generator
+from gan.training.losses import gan_step
+from gan.model.networks import MBSTD_GROUP, Discriminator, Generator
 from gan.runtime import configure_cpu_threads, select_device
-from gan.ema import ema_beta_at, update_ema
+from gan.training.loop import ema_beta_at, update_ema
 
 from .common import RESULTS_DIR, machine_info, matmul_gflops, print_table, write_results
 from .gpu_preset import preset_for
@@ -159,7 +159,7 @@ def describe_device(device: torch.device) -> dict:
 
 
 def time_to_quality(cfg: TrainConfig, out: Path) -> dict:
-    from gan.training import train
+    from gan.training.loop import train
 
     result = train(cfg, command="python -m benchmarks.training --quality", progress=False)
     return report_curve(result.metrics, out)

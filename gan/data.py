@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .config import TrainConfig
-from .sampling import from_uint8
+from .images import from_uint8
 
 DATA_DIR_ENV = "DIGITGAN_DATA_DIR"
 IDX_FILES = {

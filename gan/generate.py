@@ -15,14 +15,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .images import make_grid, save_png
-from .runtime import select_device
-from .sampling import MAX_SEED, digit_major
-from .spec import parse_int_spec
 from .files import atomic_write_bytes
-from .weights import WeightsError, load_generator, weights_fingerprint
+from .images import make_grid, save_png
+from .inputs import MAX_SEED, as_truncation, parse_edit_spec, parse_int_spec
+from .model.sampling import digit_major
+from .model.weights import WeightsError, load_generator, weights_fingerprint
+from .runtime import select_device
 
 MAX_IMAGES = 100_000
 
@@ -30,15 +29,17 @@ MAX_IMAGES = 100_000
 def render(args: argparse.Namespace, digits: list[int], seeds: list[int]) -> np.ndarray:
     """The digit-major images for the parsed arguments, edited when --edit is given."""
     generator = load_generator(args.weights, device=select_device(args.device))
-    edit = None
-    if args.edit:
-        from .directions import apply_directions, load_directions, parse_edit_spec
-
-        directions = load_directions(args.weights, generator)
-        strengths = parse_edit_spec(args.edit, directions)
-        edit = apply_directions(torch.zeros(generator.z_dim), directions, strengths)
+    psi = as_truncation(args.truncation)
     all_digits, all_seeds = digit_major(digits, seeds)
-    return generator.generate(all_digits, all_seeds, truncation_psi=args.truncation, edit=edit).numpy()
+    if not args.edit:
+        return generator.generate(all_digits, all_seeds, truncation_psi=psi).numpy()
+    from .latent.direction_search import load_directions  # the directions' search: only for --edit
+    from .latent.directions import generate_edited
+
+    directions = load_directions(args.weights, generator)
+    strengths = parse_edit_spec(args.edit, directions.names)
+    return generate_edited(generator, all_digits, all_seeds, directions=directions,
+                           strengths=strengths, truncation_psi=psi).numpy()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""uint8 images at the edge: grids, nearest-neighbour upscaling, PNG with provenance, GIF."""
+"""uint8 images at the edge: the float <-> uint8 convention, grids, nearest-neighbour
+upscaling, PNG with provenance, GIF."""
 from __future__ import annotations
 
 import io
@@ -10,6 +11,16 @@ import torch
 from PIL import Image, PngImagePlugin
 
 from .files import atomic_write_bytes
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 with 0 = background, 255 = ink (MNIST's convention)."""
+    return ((images.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (0 = background) -> floats in [-1, 1], what the networks read and write."""
+    return images.float() / 127.5 - 1.0
 
 
 def make_grid(images: torch.Tensor | np.ndarray, *, rows: int, cols: int, pad: int = 2,

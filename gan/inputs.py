@@ -6,8 +6,10 @@ bools, NaN, inf, strings and None are refused where a number is expected.
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import re
 import secrets
 from typing import Sequence
 
@@ -81,15 +83,65 @@ def random_seed() -> int:
 
 # Request limits of the app and its HTTP API.
 MAX_GRID = 16                  # rows and cols of a grid, each 1..MAX_GRID
-MAX_STEPS = 64                 # interpolation frames, 2..MAX_STEPS
+MAX_STEPS = 64                 # frames of an interpolation or a morph, 2..MAX_STEPS
+AUTO_DIGIT = "auto"            # Draw: search a drawing as the digit the classifier reads
+
+
+def as_steps(value: object, name: str = "steps") -> int:
+    """Frames of an interpolation or a morph: a whole number in 2..MAX_STEPS."""
+    return as_int(value, name, 2, MAX_STEPS)
+
+
+def as_search_digit(value: object, num_classes: int = 10) -> int | None:
+    """The class a drawing is searched as: None for None or "auto" (the classifier's reading),
+    else a digit."""
+    if value is None or (isinstance(value, str) and value == AUTO_DIGIT):
+        return None
+    try:
+        return as_digit(value, num_classes=num_classes)
+    except ValueError:
+        raise ValueError(f"digit must be {AUTO_DIGIT!r} or a whole number from 0 to {num_classes - 1}, "
+                         f"got {value!r}") from None
+
+
+# ----------------------------------------------------------------------------- CLI specs
+# Integer lists as in StyleGAN's CLI ("0-9,42") and edits along named directions
+# ("slant=1.5,thickness=-1").
+_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def parse_int_spec(spec: str, *, minimum: int = 0, maximum: int | None = None,
+                   name: str = "value", max_count: int = 100_000) -> list[int]:
+    """Parse comma-separated integers and inclusive ranges, keeping the given order.
+
+    Raises ValueError with the offending part for anything else: empty parts, negative
+    numbers, reversed ranges, values outside [minimum, maximum], or more than max_count values.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"{name} spec is empty; expected e.g. '0-9' or '1,3,5-7'")
+    values: list[int] = []
+    for part in spec.split(","):
+        match = _RANGE.match(part.strip())
+        if not match:
+            raise ValueError(f"bad {name} spec part {part.strip()!r} in {spec!r}; "
+                             "expected N or N-M with non-negative integers, e.g. '0-9,42'")
+        lo = int(match.group(1))
+        hi = int(match.group(2)) if match.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"bad {name} range {part.strip()!r}: the end is below the start")
+        for bound in (lo, hi):
+            if bound < minimum or (maximum is not None and bound > maximum):
+                raise ValueError(f"{name} {bound} is out of range {minimum}..{maximum}")
+        if len(values) + (hi - lo + 1) > max_count:
+            raise ValueError(f"{name} spec {spec!r} has more than {max_count} values")
+        values.extend(range(lo, hi + 1))
+    return values
 
 
 # ----------------------------------------------------------------------------- training runs
 # Options of a training run started from the web page (the Train tab), and the names of runs.
 # Bounds keep one visitor from booking the machine for days or asking for a batch that does
 # not fit in memory; batches are made of groups of 4 images of one class (D's minibatch-stddev).
-import re  # noqa: E402  (kept with the rules that use it)
-
 MIN_TRAIN_STEPS, MAX_TRAIN_STEPS = 10, 100_000
 MIN_BATCH_SIZE, MAX_BATCH_SIZE = 8, 1024
 MAX_TRAIN_SEED = 2**31 - 1
@@ -155,6 +207,8 @@ def as_image_array(value: object, *, name: str = "image",
     digit they become). Other dtypes (e.g. uint16) and float images in 0..255 are refused
     rather than guessed at.
     """
+    if value is None:
+        raise ValueError("Draw a digit on the canvas (or upload a picture of one) first.")
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{name} must be a numpy array or a PIL image, got {type(value).__name__}")
     if value.ndim == 2:
@@ -178,100 +232,19 @@ def as_image_array(value: object, *, name: str = "image",
     raise ValueError(f"{name} must be uint8, bool or float (0..1), got dtype {value.dtype}")
 
 
-# ----------------------------------------------------------------------------- latents
-# A latent found by the Draw search travels to other tabs, the HTTP API and PNG provenance,
-# as a list of numbers or as text from gan.inversion.encode_latent ("z1." + base64).
-
-LATENT_PREFIX = "z1."            # format tag: version 1 = little-endian float32, urlsafe base64
-LATENT_NORM_FACTOR = 2.0         # |z| <= 2 sqrt(z_dim) + LATENT_NORM_MARGIN; N(0, I) gives
-LATENT_NORM_MARGIN = 4.0         # |z| ~ sqrt(z_dim) +- 0.7, so the bound is far out in the tail
-MAX_LATENT_TEXT = 64 * 1024      # longer text is refused before it is decoded
-
-
-def max_latent_norm(z_dim: int) -> float:
-    """The largest norm a latent may have: 2 sqrt(z_dim) + 4 (20 for z_dim = 64)."""
-    return LATENT_NORM_FACTOR * math.sqrt(z_dim) + LATENT_NORM_MARGIN
-
-
-def _latent_from_text(text: str, z_dim: int, name: str) -> np.ndarray:
-    import base64
-    import binascii
-
-    text = text.strip()
-    if len(text) > MAX_LATENT_TEXT or not text.startswith(LATENT_PREFIX):
-        raise ValueError(f"{name} text must start with {LATENT_PREFIX!r} (as the app writes it) "
-                         f"and be at most {MAX_LATENT_TEXT} characters")
-    body = text[len(LATENT_PREFIX):]
-    try:
-        raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"{name} text after {LATENT_PREFIX!r} is not urlsafe base64") from None
-    if len(raw) != 4 * z_dim:
-        raise ValueError(f"{name} must hold {z_dim} numbers, the text holds {len(raw) / 4:g}")
-    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
-
-
-def _latent_from_numbers(value: object, z_dim: int, name: str) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        if value.ndim != 1 or not (np.issubdtype(value.dtype, np.floating)
-                                   or np.issubdtype(value.dtype, np.integer)):
-            raise ValueError(f"{name} must be a flat array of {z_dim} numbers, got shape "
-                             f"{tuple(value.shape)} and dtype {value.dtype}")
-        numbers_ = list(value.tolist())
-    elif isinstance(value, (list, tuple)):
-        numbers_ = list(value)
-    else:
-        raise ValueError(f"{name} must be a list of {z_dim} numbers or text starting with "
-                         f"{LATENT_PREFIX!r}, got {type(value).__name__}")
-    if len(numbers_) != z_dim:
-        raise ValueError(f"{name} must hold {z_dim} numbers, got {len(numbers_)}")
-    if any(_is_bool(v) or not isinstance(v, numbers.Real) for v in numbers_):
-        raise ValueError(f"{name} must hold only numbers (no text, bools or null)")
-    values = np.asarray([float(v) for v in numbers_], dtype=np.float64)
-    if not np.isfinite(values).all() or np.abs(values).max() > np.finfo(np.float32).max:
-        raise ValueError(f"{name} must hold finite numbers, got NaN, inf or a number beyond "
-                         "float32's range")
-    return values.astype(np.float32)
-
-
-def as_latent(value: object, z_dim: int, *, name: str = "latent") -> np.ndarray:
-    """A latent vector -> float32 array (z_dim,).
-
-    Accepted: text from `gan.inversion.encode_latent`, or a list/tuple/1-d array of z_dim
-    finite numbers. Refused: a wrong length, NaN or inf, and a norm above
-    `max_latent_norm(z_dim)` (such a latent is no sample of the generator's N(0, I) prior, and
-    its images would be meaningless). Floats are stored as float32, which is what the
-    generator computes with, so text and lists of the same latent give identical images.
-    """
-    if isinstance(value, str):
-        z = _latent_from_text(value, z_dim, name)
-    else:
-        z = _latent_from_numbers(value, z_dim, name)
-    if not np.isfinite(z).all():
-        raise ValueError(f"{name} must hold finite numbers, got NaN or inf")
-    norm, bound = float(np.linalg.norm(z.astype(np.float64))), max_latent_norm(z_dim)
-    if norm > bound:
-        raise ValueError(f"{name} norm must be at most {bound:g} (typical latents have norm "
-                         f"about {math.sqrt(z_dim):.0f}), got {norm:.4g}")
-    return z
-
-
 # ----------------------------------------------------------------------------- latent directions
 # Strengths of the Explore tab's named directions (gan.directions): how far to move along each.
 MAX_DIRECTION_STRENGTH = 3.0     # the sliders' ends: 3 standard deviations of the latent
 STRENGTH_NOTE = "standard deviations of the latent along the direction; 0 = no change"
 
 
-def as_strengths(value: object, names: Sequence[str], *, maximum: float = MAX_DIRECTION_STRENGTH,
-                 name: str = "strengths") -> dict[str, float]:
+def as_strengths(value: object, names: Sequence[str], *, name: str = "strengths") -> dict[str, float]:
     """Direction strengths -> {direction name: strength} for every name, in the order of names.
 
     Accepted: a list of len(names) numbers (in that order), an object keyed by direction names
     (names left out are 0), or JSON text of either. Refused: a wrong length, an unknown name,
-    anything that is no number, NaN or inf, and a strength beyond +-maximum.
+    anything that is no number, NaN or inf, and a strength beyond +-MAX_DIRECTION_STRENGTH.
     """
-    import json  # local: only this rule reads JSON
-
     names = list(names)
     if isinstance(value, str):
         try:
@@ -292,5 +265,33 @@ def as_strengths(value: object, names: Sequence[str], *, maximum: float = MAX_DI
     else:
         raise ValueError(f"{name} must be a list of {len(names)} numbers, an object keyed by "
                          f"direction name, or JSON text of either, got {type(value).__name__}")
-    return {key: as_float(given.get(key, 0.0), f"strength of {key!r}", -maximum, maximum,
+    return {key: as_float(given.get(key, 0.0), f"strength of {key!r}", -MAX_DIRECTION_STRENGTH,
+                          MAX_DIRECTION_STRENGTH,
                           note=STRENGTH_NOTE) for key in names}
+
+
+def parse_edit_spec(text: str, names: Sequence[str]) -> dict[str, float]:
+    """"slant=1.5,thickness=-1" -> {name: strength} for every direction (absent ones: 0.0).
+
+    Raises ValueError for a pair without '=', a name given twice, an unknown name, a value
+    that is no number, NaN/inf, or a strength beyond ±MAX_DIRECTION_STRENGTH. "" means no edit.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"an edit must be text like 'slant=1.5,thickness=-1', got {text!r}")
+    given: dict[str, object] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or not name:
+            raise ValueError(f"edit {part!r} must look like name=strength, e.g. slant=1.5")
+        if name in given:
+            raise ValueError(f"direction {name!r} is given twice in the edit")
+        try:
+            given[name] = float(value)
+        except ValueError:
+            raise ValueError(f"strength of {name!r} must be a number, got {value!r}") from None
+    return as_strengths(given, names)
+
+
+def format_edit_spec(strengths: dict[str, float]) -> str:
+    """The non-zero strengths as an edit spec (provenance text; parse_edit_spec reads it back)."""
+    return ",".join(f"{name}={float(value)!r}" for name, value in strengths.items() if value != 0)

@@ -42,8 +42,8 @@ def core_model_config() -> ModelConfig:
 def core_generator(core_model_config):
     """A tiny generator as load_generator returns one: eval mode, no gradients, BatchNorm
     statistics measured (so they are not the trivial 0/1 of a fresh module)."""
-    from gan.models import Generator
-    from gan.models import recalibrate_batchnorm
+    from gan.model.networks import Generator
+    from gan.model.networks import recalibrate_batchnorm
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1234)
@@ -54,7 +54,7 @@ def core_generator(core_model_config):
 
 @pytest.fixture
 def core_weights_dir(tmp_path, core_generator) -> Path:
-    from gan.weights import save_generator
+    from gan.model.weights import save_generator
 
     return save_generator(core_generator, tmp_path / "weights")
 
@@ -151,8 +151,8 @@ def app_make_weights():
     """Factory: save a freshly initialised generator into `folder` (global RNG untouched)."""
 
     def make(folder: Path, config: ModelConfig | None = None) -> Path:
-        from gan.models import Generator
-        from gan.weights import save_generator
+        from gan.model.networks import Generator
+        from gan.model.weights import save_generator
 
         with torch.random.fork_rng(devices=[]):
             generator = Generator(config or ModelConfig())

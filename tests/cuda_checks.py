@@ -25,8 +25,8 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make gan/ importable
     sys.path.insert(0, str(REPO_ROOT))
 
 from gan.config import ModelConfig, TrainConfig  # noqa: E402
-from gan.models import MBSTD_GROUP, Discriminator, Generator  # noqa: E402
-from gan.training import train  # noqa: E402
+from gan.model.networks import MBSTD_GROUP, Discriminator, Generator  # noqa: E402
+from gan.training.loop import train  # noqa: E402
 
 try:
     import pytest

@@ -7,9 +7,9 @@ from PIL import Image
 
 import app
 from gan.config import ModelConfig
-from gan.models import Generator
-from gan.pictures import GRID_MODES
-from gan.weights import save_generator, weights_fingerprint
+from gan.model.networks import Generator
+from gan.serving.render import GRID_MODES
+from gan.model.weights import save_generator, weights_fingerprint
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -73,8 +73,8 @@ def browser_page(url: str):
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     from gan.config import ModelConfig
-    from gan.models import Generator
-    from gan.weights import save_generator
+    from gan.model.networks import Generator
+    from gan.model.weights import save_generator
 
     with torch.random.fork_rng(devices=[]):
         generator = Generator(ModelConfig())

@@ -30,7 +30,7 @@ def page():
 
 @pytest.fixture(scope="module")
 def labels() -> list[str]:
-    from gan.directions import read_directions
+    from gan.latent.directions import read_directions
 
     return read_directions(WEIGHTS).labels
 

@@ -33,8 +33,8 @@ def launched_with_training(weights: Path, runs_root: Path):
     """The app as `python app.py --allow-training` serves it, with a tiny-model trainer."""
     import app
     from conftest import TINY_TRAIN_FLAGS, core_env
-    from gan.model_holder import ModelHolder
-    from gan.runs import RunManager
+    from gan.serving.model_holder import ModelHolder
+    from gan.runs.manager import RunManager
     from test_core_runs import kill_leftovers
 
     holder = ModelHolder(weights)
@@ -54,8 +54,8 @@ def launched_with_training(weights: Path, runs_root: Path):
 @pytest.fixture
 def page(tmp_path):
     from gan.config import ModelConfig
-    from gan.models import Generator
-    from gan.weights import save_generator
+    from gan.model.networks import Generator
+    from gan.model.weights import save_generator
 
     with torch.random.fork_rng(devices=[]):
         generator = Generator(ModelConfig(g_width=16, d_width=16))

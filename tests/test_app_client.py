@@ -17,9 +17,9 @@ from PIL import Image
 
 import app
 from gan.config import ModelConfig
-from gan.models import Generator
-from gan.pictures import GRID_MODES
-from gan.weights import WEIGHTS_NAME, save_generator, weights_fingerprint
+from gan.model.networks import Generator
+from gan.serving.render import GRID_MODES
+from gan.model.weights import WEIGHTS_FILE, save_generator, weights_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -187,7 +187,7 @@ def test_reload_swaps_in_new_weights(client, served):
 
 def test_corrupt_weights_are_rejected_and_the_old_model_keeps_serving(client, served):
     before, meta = png(client.predict(2, 11, 1.0, api_name="/generate"))
-    path = served.weights / WEIGHTS_NAME
+    path = served.weights / WEIGHTS_FILE
     path.write_bytes(path.read_bytes()[:1000])  # a half-written file
     with pytest.raises(Exception, match=f"still serving {meta['weights_sha256']}"):
         client.predict(api_name="/reload")

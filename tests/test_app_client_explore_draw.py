@@ -17,7 +17,7 @@ import app
 from explore_draw_drawings import (SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png, save_png,
                                    speck)
 from gan.inputs import MAX_DIRECTION_STRENGTH
-from gan.weights import weights_fingerprint
+from gan.model.weights import weights_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -152,7 +152,7 @@ def test_restyle_the_found_latent_and_remake_it_from_its_png(client, found):
 
 
 def test_restyle_takes_the_latent_as_a_list(client, found):
-    from gan.inversion import decode_latent
+    from gan.latent.codec import decode_latent
 
     numbers = decode_latent(found[3], 64).tolist()
     as_list = client.predict(numbers, 1.0, "{}", api_name="/restyle")

@@ -19,11 +19,11 @@ import app
 from app_tabs.draw import DrawHandlers
 from app_tabs.explore import DIRECTION_SLOTS, ExploreHandlers
 from explore_draw_drawings import ONE, SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png, speck
-from gan.directions import parse_edit_spec
+from gan.inputs import parse_edit_spec
 from gan.inputs import random_seed
-from gan.inversion import encode_latent
-from gan.sampling import latents_from_seeds
-from gan.weights import weights_fingerprint
+from gan.latent.codec import encode_latent
+from gan.model.sampling import latents_from_seeds
+from gan.model.weights import weights_fingerprint
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,21 +32,26 @@ NAMES = ["slant", "thickness", "width", "height"]  # the named directions the sh
 
 
 @pytest.fixture(scope="module")
-def demo():
+def service():
+    return app.make_service(WEIGHTS, auto_reload_s=None)
+
+
+@pytest.fixture(scope="module")
+def demo(service):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the app serves: one thread per request
-    yield app.build_demo(WEIGHTS, auto_reload_s=None, concurrency_limit=2, max_queue=16)
+    yield app.build_demo(service, concurrency_limit=2, max_queue=16)
     torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
-def explore(demo):
-    return ExploreHandlers(demo.service, random_seed)
+def explore(service):
+    return ExploreHandlers(service, random_seed)
 
 
 @pytest.fixture(scope="module")
-def draw(demo):
-    return DrawHandlers(demo.service)
+def draw(service):
+    return DrawHandlers(service)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +74,8 @@ def refused(call, message: str) -> None:
 
 # ----------------------------------------------------------------------------- Explore
 
-def test_sliders_are_labelled_with_the_directions(explore, demo):
-    names = demo.service.latent_directions().names
+def test_sliders_are_labelled_with_the_directions(explore, service):
+    names = service.latent_directions().names
     assert names[:4] == NAMES and len(names) == DIRECTION_SLOTS
     updates = explore.sliders()
     assert len(updates) == DIRECTION_SLOTS and all(u.visible for u in updates)
@@ -214,7 +219,7 @@ def test_restyle_remakes_its_png_from_the_provenance(demo, found_seven):
     assert file_bytes(again) == file_bytes(first)
 
 
-def test_restyle_takes_a_list_and_an_edit(demo, draw):
+def test_restyle_takes_a_list_and_an_edit(demo, draw, service):
     z = latents_from_seeds([5], 64)[0]
     as_text = demo(encode_latent(z), 1.0, "{}", api_name="restyle")
     as_list = demo(z.tolist(), 1.0, "{}", api_name="restyle")  # the latent box passes lists on
@@ -222,7 +227,7 @@ def test_restyle_takes_a_list_and_an_edit(demo, draw):
     edited = demo(z.tolist(), 1.0, {"slant": 2.0}, api_name="restyle")
     pixels, meta = read_png(edited)
     assert meta["edit"] == "slant=2.0" and not np.array_equal(pixels, read_png(as_text)[0])
-    remade = demo(meta["latent"], 1.0, parse_edit_spec(meta["edit"], demo.service.latent_directions()),
+    remade = demo(meta["latent"], 1.0, parse_edit_spec(meta["edit"], service.latent_directions().names),
                   api_name="restyle")
     assert file_bytes(remade) == file_bytes(edited)
     assert draw.restyle_view("", 1.0, "{}") is None  # the empty box before a search

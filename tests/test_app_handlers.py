@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import gradio as gr
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
@@ -13,12 +15,12 @@ import app
 from app_tabs.handlers import Handlers
 from gan.inputs import random_seed
 from gan.config import ModelConfig
-from gan.models import Generator
+from gan.model.networks import Generator
 from gan.files import OutputFolder
-from gan.model_holder import ModelHolder
-from gan.pictures import GRID_MODES
-from gan.service import DigitService
-from gan.weights import WEIGHTS_NAME, weights_fingerprint
+from gan.serving.model_holder import ModelHolder
+from gan.serving.render import GRID_MODES
+from gan.serving.service import DigitService
+from gan.model.weights import WEIGHTS_FILE, weights_fingerprint
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -71,7 +73,7 @@ def test_grid_and_interpolate(handlers):
 
 def test_reload_reports_and_refuses(handlers, app_weights):
     assert "unchanged" in handlers.reload()
-    (app_weights / WEIGHTS_NAME).write_bytes(b"broken")
+    (app_weights / WEIGHTS_FILE).write_bytes(b"broken")
     with pytest.raises(gr.Error, match="still serving"):
         handlers.reload()
     assert handlers.generate(1, 1, 1.0).is_file()
@@ -99,7 +101,8 @@ def test_how_it_works_and_dice(handlers):
 def test_build_demo_accepts_any_model_source(app_weights, make_source):
     demo = app.build_demo(make_source(app_weights))
     assert isinstance(demo, gr.Blocks)
-    assert demo.handlers.generate(1, 2, 1.0).is_file()
+    path = demo(1, 2, 1.0, api_name="generate")  # the Blocks run in-process
+    assert Path(path).is_file()
 
 
 # ----------------------------------------------------------------------------- command line
@@ -115,7 +118,7 @@ def test_main_refuses_a_missing_folder_without_a_traceback(tmp_path, capsys, mon
 
 def test_main_refuses_broken_weights(app_weights, capsys, monkeypatch):
     monkeypatch.setattr(app, "configure_cpu_threads", lambda threads: 1)
-    (app_weights / WEIGHTS_NAME).write_bytes(b"")
+    (app_weights / WEIGHTS_FILE).write_bytes(b"")
     assert app.main(["--weights", str(app_weights)]) == 2
     err = capsys.readouterr().err
     assert "not a valid safetensors file" in err and "python train.py" in err

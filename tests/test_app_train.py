@@ -25,10 +25,10 @@ from app_tabs.train_view import api_payload, format_duration
 from conftest import TINY_TRAIN_FLAGS, core_env
 from gan.config import ModelConfig, TrainConfig
 from gan.images import png_bytes
-from gan.model_holder import ModelHolder
-from gan.models import Generator
-from gan.runs import RunManager
-from gan.weights import load_generator, save_generator, weights_fingerprint
+from gan.serving.model_holder import ModelHolder
+from gan.model.networks import Generator
+from gan.runs.manager import RunManager
+from gan.model.weights import load_generator, save_generator, weights_fingerprint
 from test_core_runs import fake_trainer  # noqa: F401 (a fixture)
 from test_core_runs import HOSTILE, gone_pid, kill_leftovers, wait_until, write_run
 
@@ -49,7 +49,7 @@ def weights(tmp_path_factory):
 def trained_once(tmp_path_factory):
     """A run folder with a checkpoint of a tiny model (g_width 8) as train.py writes it, holding
     what an export reads (the real trainer makes one in the slow test below)."""
-    from gan.checkpoint import save_checkpoint
+    from gan.training.run_folder import save_checkpoint
 
     run_dir = tmp_path_factory.mktemp("trained") / "tiny-run"
     run_dir.mkdir()

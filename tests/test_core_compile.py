@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
-from gan.weights import load_generator
+from gan.model.weights import load_generator
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

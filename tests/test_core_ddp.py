@@ -5,8 +5,8 @@ import sys
 import pytest
 import torch
 
-from gan.checkpoint import CHECKPOINT_NAME
-from gan.weights import load_generator
+from gan.training.run_folder import CHECKPOINT_FILE
+from gan.model.weights import load_generator
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def test_two_process_gloo_run(tmp_path, core_run, core_train_cmd):
     assert not list(tmp_path.rglob("*.tmp"))
     assert result.stdout.count("exported the EMA generator") == 1
 
-    ckpt = torch.load(run / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+    ckpt = torch.load(run / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert ckpt["step"] == 6
     assert len(ckpt["rng"]) == 2  # each rank's data order and noise, gathered to rank 0
     assert not torch.equal(ckpt["rng"][0]["noise"], ckpt["rng"][1]["noise"])  # per-rank streams

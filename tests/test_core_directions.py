@@ -7,14 +7,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gan.direction_search import (SearchSettings, complement_directions, find_directions,
-                                  markdown_table, name_for, rotate_toward)
-from gan.directions import (DIRECTIONS_NAME, MAX_STRENGTH, DirectionSet, LatentDirection,
-                            apply_directions, factorize_first_layer, format_edit_spec,
-                            generate_edited, load_directions, parse_edit_spec, read_directions,
-                            render_edited, save_directions)
+from gan.latent.direction_search import (SearchSettings, complement_directions, find_directions, markdown_table, name_for, rotate_toward)
+from gan.model.weights import DIRECTIONS_FILE
+from gan.inputs import MAX_DIRECTION_STRENGTH, format_edit_spec, parse_edit_spec
+from gan.model.sampling import generate_from_latents
+from gan.latent.directions import (DirectionSet, LatentDirection, apply_directions, generate_edited, read_directions, save_directions)
+from gan.latent.direction_search import factorize_first_layer, load_directions
 from gan.inputs import as_strengths
-from gan.morphology import PROPERTIES, measure_digits
+from gan.measure.morphology import PROPERTIES, measure_digits
 
 SLANT_AXIS, THICKNESS_AXIS = 2, 4
 
@@ -34,8 +34,15 @@ class StrokeGenerator(nn.Module):
             weight[axis, axis] = gain
         self.fc.weight.data = weight
 
-    @torch.inference_mode()
-    def render(self, z: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+    @property
+    def device(self) -> torch.device:
+        return self.fc.weight.device
+
+    def synthesize(self, z: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] images, as Generator.synthesize gives them."""
+        return self.strokes(z).float() / 127.5 - 1.0
+
+    def strokes(self, z: torch.Tensor) -> torch.Tensor:
         lean = -0.12 * z[:, SLANT_AXIS]                       # pixels per row, + = top right
         half_width = (1.6 + 0.35 * z[:, THICKNESS_AXIS]).clamp(0.5, 4.0)
         rows = torch.arange(28.0).view(1, 28, 1)
@@ -44,7 +51,7 @@ class StrokeGenerator(nn.Module):
         distance = (cols - centre).abs() * torch.sqrt(1 + lean.view(-1, 1, 1) ** 2).reciprocal()
         ink = (half_width.view(-1, 1, 1) + 0.5 - distance).clamp(0, 1)
         ink = ink * ((rows >= 4) & (rows <= 23))
-        return (ink * 255).round().to(torch.uint8)
+        return (ink * 255).round().to(torch.uint8).unsqueeze(1)
 
 
 TINY_SEARCH = SearchSettings(count=4, candidates=8, samples_per_digit=2)
@@ -85,8 +92,8 @@ def test_known_directions_get_their_names_and_signs(stroke_directions):
     # + increases the named property, measured afresh
     generator, z = StrokeGenerator(), torch.zeros(1, 8)
     for name in ("slant", "thickness"):
-        more = render_edited(generator, [3], z, directions=stroke_directions, strengths={name: 2.0})
-        less = render_edited(generator, [3], z, directions=stroke_directions, strengths={name: -2.0})
+        more = generate_from_latents(generator, apply_directions(z, stroke_directions, {name: 2.0}), [3])
+        less = generate_from_latents(generator, apply_directions(z, stroke_directions, {name: -2.0}), [3])
         assert measure_digits(more)[name][0] > measure_digits(less)[name][0]
 
 
@@ -152,15 +159,15 @@ def test_apply_directions_math():
 
 def test_parse_edit_spec_and_its_errors():
     directions = make_set()
-    assert parse_edit_spec("slant=1.5, width=-1", directions) == {"slant": 1.5, "width": -1.0}
-    assert parse_edit_spec("", directions) == {"slant": 0.0, "width": 0.0}
-    assert parse_edit_spec(format_edit_spec({"slant": 0.0, "width": -2.25}), directions) == \
+    assert parse_edit_spec("slant=1.5, width=-1", directions.names) == {"slant": 1.5, "width": -1.0}
+    assert parse_edit_spec("", directions.names) == {"slant": 0.0, "width": 0.0}
+    assert parse_edit_spec(format_edit_spec({"slant": 0.0, "width": -2.25}), directions.names) == \
         {"slant": 0.0, "width": -2.25}
     for text, message in [("tilt=1", "unknown direction 'tilt'"), ("slant", "name=strength"),
                           ("slant=abc", "must be a number"), ("slant=nan", "from -3 to 3"),
                           ("width=3.5", "from -3 to 3"), ("slant=1,slant=2", "twice")]:
         with pytest.raises(ValueError, match=message):
-            parse_edit_spec(text, directions)
+            parse_edit_spec(text, directions.names)
 
 
 def test_as_strengths_rule():
@@ -169,22 +176,22 @@ def test_as_strengths_rule():
     assert as_strengths('{"width": 3}', names) == {"slant": 0.0, "width": 3.0}
     assert as_strengths("[0, 0]", names) == {"slant": 0.0, "width": 0.0}
     for bad, message in [([1.0], "2 numbers"), ({"tilt": 1}, "unknown direction"),
-                         ("[NaN, 0]", "from -3 to 3"), ([MAX_STRENGTH + 0.1, 0], "from -3 to 3"),
+                         ("[NaN, 0]", "from -3 to 3"), ([MAX_DIRECTION_STRENGTH + 0.1, 0], "from -3 to 3"),
                          ("not json", "JSON"), (None, "list of 2 numbers"), ([True, 0], "number"),
                          (["1", 0], "number")]:
         with pytest.raises(ValueError, match=message):
             as_strengths(bad, names)
 
 
-def test_render_edited_draws_one_latent_as_every_digit(core_generator):
+def test_an_edit_draws_one_latent_as_every_digit(core_generator):
     directions = make_set(core_generator.z_dim)
     z = torch.randn(core_generator.z_dim, generator=torch.Generator().manual_seed(0))
-    row = render_edited(core_generator, range(10), z, directions=directions, strengths=[2.0, -1.0])
+    row = generate_from_latents(core_generator, apply_directions(z, directions, [2.0, -1.0]), range(10))
     assert row.shape == (10, 28, 28) and row.dtype == torch.uint8
     edited = z.clone()
     edited[0] += 2.0
     edited[1] -= 1.0
-    assert torch.equal(row, core_generator.render(edited.expand(10, -1), torch.eye(10)))
+    assert torch.equal(row, generate_from_latents(core_generator, edited.expand(10, -1), torch.eye(10)))
 
 
 def test_generate_edited_without_an_edit_is_generate(core_generator):
@@ -199,12 +206,12 @@ def test_generate_edited_without_an_edit_is_generate(core_generator):
 
 
 def test_directions_file_round_trip_and_fingerprint(core_weights_dir, core_generator):
-    from gan.weights import weights_fingerprint
+    from gan.model.weights import weights_fingerprint
 
     stored = DirectionSet(make_set(core_generator.z_dim).directions,
                           weights_sha256=weights_fingerprint(core_weights_dir), method="test")
     path = save_directions(stored, core_weights_dir)
-    assert path.name == DIRECTIONS_NAME and json.loads(path.read_text())["format_version"] == 1
+    assert path.name == DIRECTIONS_FILE and json.loads(path.read_text())["format_version"] == 1
     assert read_directions(core_weights_dir) == stored
     assert load_directions(core_weights_dir, core_generator) == stored
     # a file made for other weights is not used: the directions are found again
@@ -229,7 +236,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "weights"
 
 
 def test_shipped_directions_describe_these_weights_and_steer_cleanly():
-    from gan.weights import load_generator, weights_fingerprint
+    from gan.model.weights import load_generator, weights_fingerprint
 
     stored = read_directions(SHIPPED)
     assert stored is not None, "weights/directions.json is missing: python -m gan.directions"
@@ -241,13 +248,13 @@ def test_shipped_directions_describe_these_weights_and_steer_cleanly():
     for name in ("slant", "thickness"):
         assert stored[name].effects[name] >= 1.0 and stored[name].class_change_rate <= 0.05
     # measured afresh on other latents: + moves the property by >= 1 real-MNIST std at +-3
-    from gan.direction_search import measure_directions, sample_latents
-    from gan.metrics import load_classifier
-    from gan.morphology import reference_std
+    from gan.latent.direction_search import measure_directions, sample_latents
+    from gan.model.classifier import load_classifier
+    from gan.measure.morphology import reference_std
 
     z, digits = sample_latents(generator.z_dim, per_digit=10, seed=4242)
     vectors = torch.stack([stored["slant"].tensor(), stored["thickness"].tensor()])
-    measured = measure_directions(generator, vectors, z=z, digits=digits, strength=MAX_STRENGTH,
+    measured = measure_directions(generator, vectors, z=z, digits=digits, strength=MAX_DIRECTION_STRENGTH,
                                   classifier=load_classifier(), std=reference_std())
     assert measured.effects[0, PROPERTIES.index("slant")] >= 1.0
     assert measured.effects[1, PROPERTIES.index("thickness")] >= 1.0

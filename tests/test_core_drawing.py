@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from gan.drawing import DrawingError, prepare_drawing
+from gan.latent.drawing import DrawingError, prepare_drawing
 from gan.inputs import as_image_array, as_image_size
 
 
@@ -140,7 +140,7 @@ def test_huge_images_are_refused_before_they_are_processed():
     (np.full((10, 10), 2.0), "from 0 to 1"),
     (np.full((10, 10), np.nan), "NaN"),
     ("a picture", "numpy array or a PIL image"),
-    (None, "numpy array or a PIL image"),
+    (None, "Draw a digit on the canvas"),
 ])
 def test_unusable_arrays_are_refused(value, message):
     with pytest.raises(ValueError, match=message):

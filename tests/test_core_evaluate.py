@@ -9,11 +9,11 @@ from PIL import Image
 
 from gan import evaluate as evaluate_cli
 from gan.data import make_synthetic_digits
-from gan.evaluate import MEMORISATION_PER_DIGIT, evaluate_generator
-from gan.metrics import conditional_samples
-from gan.metrics import (DigitClassifier, class_accuracy, conditional_failure_warnings, coverage,
-                         diversity_ratios, frechet_distance, nearest_neighbours)
-from gan.weights import weights_fingerprint
+from gan.measure.evaluate import MEMORISATION_PER_DIGIT, evaluate_generator
+from gan.measure.metrics import conditional_samples
+from gan.model.classifier import DigitClassifier
+from gan.measure.metrics import (class_accuracy, conditional_failure_warnings, coverage, diversity_ratios, frechet_distance, nearest_neighbours)
+from gan.model.weights import weights_fingerprint
 
 KEYS = {"samples", "samples_per_digit", "seeds", "truncation_psi", "class_accuracy",
         "class_accuracy_per_digit", "class_accuracy_min_digit", "frechet_distance",

@@ -8,7 +8,7 @@ from PIL import Image
 
 from gan import generate as generate_cli
 from gan.images import make_grid
-from gan.weights import load_generator, weights_fingerprint
+from gan.model.weights import load_generator, weights_fingerprint
 
 
 def _pairs(digits, seeds):

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 import gan.generate as generate_cli
-from gan.directions import generate_edited, load_directions
-from gan.weights import load_generator
+from gan.latent.directions import generate_edited, read_directions
+from gan.latent.direction_search import load_directions
+from gan.model.weights import load_generator
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
@@ -55,5 +56,8 @@ def test_bad_edits_are_usage_errors(tmp_path, capsys, edit, message):
 
 def test_no_edit_is_the_plain_generator():
     generator = load_generator(WEIGHTS)
-    assert torch.equal(generator.generate([4], [9], edit=torch.zeros(generator.z_dim)),
-                       generator.generate([4], [9]))
+    directions = read_directions(WEIGHTS)
+    none = {name: 0.0 for name in directions.names}
+    assert torch.equal(generate_edited(generator, [4, 7], [9, 3], directions=directions, strengths=none,
+                                       truncation_psi=0.6),
+                       generator.generate([4, 7], [9, 3], truncation_psi=0.6))

@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
-from gan.checkpoint import CHECKPOINT_NAME
-from gan.weights import load_generator
+from gan.training.run_folder import CHECKPOINT_FILE
+from gan.model.weights import load_generator
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def _wait_for(path, proc, timeout=120.0):
 
 
 def _step(run) -> int:
-    return torch.load(run / CHECKPOINT_NAME, map_location="cpu", weights_only=True)["step"]
+    return torch.load(run / CHECKPOINT_FILE, map_location="cpu", weights_only=True)["step"]
 
 
 def test_kill_9_during_checkpointing_leaves_a_loadable_checkpoint(tmp_path):
@@ -40,14 +40,14 @@ def test_kill_9_during_checkpointing_leaves_a_loadable_checkpoint(tmp_path):
         proc = subprocess.Popen(cmd + (["--resume", str(run)] if last_step else []),
                                 cwd=tmp_path, env=core_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
-        _wait_for(run / CHECKPOINT_NAME, proc)
+        _wait_for(run / CHECKPOINT_FILE, proc)
         while _step(run) <= last_step + 1:  # this process is writing checkpoints now
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.02)
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        ckpt = torch.load(run / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+        ckpt = torch.load(run / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
         assert ckpt["step"] > last_step and {"G", "D", "G_ema", "opt_g", "opt_d", "rng"} <= set(ckpt)
         last_step = ckpt["step"]
     # and the run goes on from the last complete checkpoint

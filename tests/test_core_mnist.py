@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gan.data import DATA_DIR_ENV, load_mnist
-from gan.metrics import CLASSIFIER_PATH, classifier_outputs, load_classifier
+from gan.model.classifier import CLASSIFIER_PATH, classifier_outputs, load_classifier
 
 pytestmark = [
     pytest.mark.mnist,

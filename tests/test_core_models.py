@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from gan.config import ModelConfig
-from gan.models import Discriminator, Generator, count_parameters
+from gan.model.networks import Discriminator, Generator, count_parameters
 
 
 @pytest.mark.parametrize("config", [ModelConfig(g_width=8, d_width=8),

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from gan.inputs import as_batch_size, as_run_name, as_train_seed, as_train_steps
-from gan.run_files import STATUS_FILE, read_run_status
-from gan.runs import PRESETS, RunManager, training_enabled
-from gan.weights import WeightsError, load_generator
+from gan.training.run_folder import STATUS_FILE
+from gan.runs.status import read_run_status
+from gan.runs.manager import RUN_PRESETS
+from gan.runs.manager import RunManager, training_enabled
+from gan.model.weights import WeightsError, load_generator
 
 # A trainer stand-in: the CLI and files of train.py's contract, no torch (starts in ~50 ms).
 FAKE_TRAINER = textwrap.dedent('''
@@ -273,7 +275,7 @@ def test_presets_pass_the_trainer_preset_and_only_given_overrides(manager, tmp_p
     argv = json.loads((info.run_dir / "run.json").read_text())["launches"][0]["argv"]
     assert argv[argv.index("--preset") + 1] == "quick" and argv[argv.index("--steps") + 1] == "30"
     assert "--batch-size" not in argv and argv[argv.index("--export-dir") + 1] == "none"
-    assert PRESETS["quick"].steps == 1500 and PRESETS["standard"].steps == 6000
+    assert RUN_PRESETS["quick"].steps == 1500 and RUN_PRESETS["standard"].steps == 6000
 
 
 def test_train_py_accepts_the_command_lines_the_manager_builds(manager):
@@ -292,7 +294,7 @@ def test_train_py_accepts_the_command_lines_the_manager_builds(manager):
     assert (cfg.steps, cfg.batch_size, cfg.seed, cfg.export_dir, cfg.log_every) == (30, 64, 5, None, 10)
     assert cfg.run_dir == str(quick.run_dir)
     cfg = train_cli.config_from_args(parser.parse_args(launches[1][0]["argv"][2:]))
-    assert (cfg.steps, cfg.batch_size) == (PRESETS["custom"].steps, 16)
+    assert (cfg.steps, cfg.batch_size) == (RUN_PRESETS["custom"].steps, 16)
     resume = parser.parse_args(launches[1][1]["argv"][2:])
     assert resume.resume == str(custom.run_dir) and resume.steps == 60 and resume.export_dir == "none"
 
@@ -305,7 +307,7 @@ def trained_once(tmp_path_factory):
     import torch
 
     from gan.config import ModelConfig, TrainConfig
-    from gan.training import train
+    from gan.training.loop import train
 
     run_dir = tmp_path_factory.mktemp("trained") / "tiny-run"
     before = torch.get_num_threads()

@@ -4,9 +4,10 @@ import math
 import pytest
 import torch
 
-from gan.sampling import (MAX_SEED, from_uint8, interpolation_path, latent_from_seed,
-                          latents_from_seeds, lerp, slerp, to_uint8)
-from gan.weights import load_generator
+from gan.inputs import MAX_SEED
+from gan.images import from_uint8, to_uint8
+from gan.model.sampling import generate_interpolation, interpolation_path, latent_from_seed, latents_from_seeds, lerp, slerp
+from gan.model.weights import load_generator
 
 # ----------------------------------------------------------------------------- seeds
 
@@ -65,7 +66,7 @@ def test_generate_leaves_the_global_rng_alone(core_generator):
     torch.manual_seed(5)
     state = torch.get_rng_state()
     core_generator.generate([1, 2, 3], [4, 5, 6], truncation_psi=0.7)
-    core_generator.interpolate(digit_a=1, seed_a=2, digit_b=3, seed_b=4, steps=3)
+    generate_interpolation(core_generator, digit_a=1, seed_a=2, digit_b=3, seed_b=4, steps=3)
     assert torch.equal(torch.get_rng_state(), state)
 
 
@@ -179,17 +180,18 @@ def test_interpolation_path_methods_hit_both_endpoints(method, steps):
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(steps=1), "steps"), (dict(steps=2.5), "steps"),
+                                           (dict(steps=65), "steps must be a whole number from 2 to 64"),
                                            (dict(method="cubic"), "method"),
-                                           (dict(digit_b=10), "digit"),
+                                           (dict(digit_b=10), "digit_b"), (dict(seed_a=-1), "seed_a"),
                                            (dict(truncation_psi=2.0), "truncation")])
-def test_interpolation_path_rejects(kwargs, match):
-    args = {**dict(digit_a=1, seed_a=1, digit_b=2, seed_b=2, steps=4, z_dim=8), **kwargs}
+def test_generate_interpolation_rejects(core_generator, kwargs, match):
+    args = {**dict(digit_a=1, seed_a=1, digit_b=2, seed_b=2, steps=4), **kwargs}
     with pytest.raises(ValueError, match=match):
-        interpolation_path(**args)
+        generate_interpolation(core_generator, **args)
 
 
-def test_generator_interpolate_frames(core_generator):
-    frames = core_generator.interpolate(digit_a=2, seed_a=3, digit_b=7, seed_b=4, steps=6)
+def test_generate_interpolation_frames(core_generator):
+    frames = generate_interpolation(core_generator, digit_a=2, seed_a=3, digit_b=7, seed_b=4, steps=6)
     assert frames.shape == (6, 28, 28) and frames.dtype == torch.uint8
     assert torch.equal(frames[0], core_generator.generate([2], [3])[0])
     assert torch.equal(frames[-1], core_generator.generate([7], [4])[0])

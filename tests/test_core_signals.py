@@ -11,9 +11,9 @@ from conftest import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
 import train as train_cli
 from gan.config import TrainConfig
-from gan.checkpoint import CHECKPOINT_NAME
-from gan.training import train
-from gan.weights import load_generator
+from gan.training.run_folder import CHECKPOINT_FILE
+from gan.training.loop import train
+from gan.model.weights import load_generator
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def interrupted(tmp_path_factory):
             procs[name] = folder, subprocess.Popen(cmd, cwd=folder, env=core_env(), text=True,
                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for name, (folder, proc) in procs.items():
-            _wait_for(folder / "run" / CHECKPOINT_NAME, proc)
+            _wait_for(folder / "run" / CHECKPOINT_FILE, proc)
             proc.send_signal(SIGNALS[name])
         results = {}
         for name, (folder, proc) in procs.items():
@@ -73,7 +73,7 @@ def test_signal_checkpoints_and_resume_continues(name, interrupted, core_threads
     assert returncode == 130, err
     assert "Traceback" not in err
 
-    ckpt = _load(run / CHECKPOINT_NAME)
+    ckpt = _load(run / CHECKPOINT_FILE)
     stopped_at = ckpt["step"]
     assert stopped_at >= 3
     log = (run / "log.txt").read_text()
@@ -89,7 +89,7 @@ def test_signal_checkpoints_and_resume_continues(name, interrupted, core_threads
                            "--no-evaluate", "--threads", "1"]) == 0
     log = (run / "log.txt").read_text()
     assert f"resumed {run} at step {stopped_at}" in log
-    resumed = _load(run / CHECKPOINT_NAME)
+    resumed = _load(run / CHECKPOINT_FILE)
     assert resumed["step"] == target
     assert load_generator(weights).config.g_width == 8
 
@@ -97,7 +97,7 @@ def test_signal_checkpoints_and_resume_continues(name, interrupted, core_threads
     cfg = TrainConfig.from_dict(ckpt["config"])
     cfg.run_dir, cfg.export_dir, cfg.steps = str(folder / "straight"), None, target
     train(cfg, progress=False, log=lambda line: None)
-    straight = _load(folder / "straight" / CHECKPOINT_NAME)
+    straight = _load(folder / "straight" / CHECKPOINT_FILE)
     for key in ("G", "D", "G_ema"):
         for tensor_name, tensor in straight[key].items():
             assert torch.equal(resumed[key][tensor_name], tensor), f"{key}.{tensor_name} differs"

@@ -1,7 +1,7 @@
 """Integer list specs ('0-9', '1,3,5-7') for digits and seeds."""
 import pytest
 
-from gan.spec import parse_int_spec
+from gan.inputs import parse_int_spec
 
 
 @pytest.mark.parametrize("spec, expected", [

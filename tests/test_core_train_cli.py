@@ -6,8 +6,8 @@ import torch
 
 import train as train_cli
 from gan.config import ModelConfig, TrainConfig
-from gan.checkpoint import CHECKPOINT_NAME
-from gan.weights import load_generator
+from gan.training.run_folder import CHECKPOINT_FILE
+from gan.model.weights import load_generator
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_run_resume_and_export(base_args, core_threads, tmp_path):
     # resuming keeps the saved configuration (batch size 4) and trains on
     assert train_cli.main(["--resume", str(run), "--steps", "3", "--no-progress",
                            "--export-dir", "none"]) == 0
-    ckpt = torch.load(run / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+    ckpt = torch.load(run / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     assert ckpt["step"] == 3 and ckpt["config"]["batch_size"] == 4 and ckpt["config"]["steps"] == 3
     # --export writes the checkpoint's EMA generator
     assert train_cli.main(["--export", str(run), "--export-dir", str(tmp_path / "exported")]) == 0

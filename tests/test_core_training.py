@@ -11,17 +11,17 @@ import pytest
 import torch
 import torch.nn as nn
 
-import gan.losses as losses
+import gan.training.losses as losses
 from gan.config import ModelConfig, TrainConfig
-from gan.models import Generator
+from gan.model.networks import Generator
 from gan.runtime import configure_cpu_threads, select_device
-from gan.checkpoint import CHECKPOINT_NAME, export_from_checkpoint
-from gan.losses import discriminator_loss, generator_loss
-from gan.models import recalibrate_batchnorm
-from gan.progress import grid_image
-from gan.ema import ema_beta_at, update_ema
-from gan.training import TrainingDiverged, train
-from gan.weights import load_generator
+from gan.training.run_folder import CHECKPOINT_FILE, export_from_checkpoint
+from gan.training.losses import discriminator_loss, generator_loss
+from gan.model.networks import recalibrate_batchnorm
+from gan.training.run_folder import grid_image
+from gan.training.loop import ema_beta_at, update_ema
+from gan.training.loop import TrainingDiverged, train
+from gan.model.weights import load_generator
 
 
 def _quiet(cfg, **kwargs):
@@ -31,7 +31,7 @@ def _quiet(cfg, **kwargs):
 
 
 def _ckpt(run_dir):
-    return torch.load(os.path.join(run_dir, CHECKPOINT_NAME), map_location="cpu", weights_only=True)
+    return torch.load(os.path.join(run_dir, CHECKPOINT_FILE), map_location="cpu", weights_only=True)
 
 
 def test_tiny_run_trains_checkpoints_and_exports(core_train_config, core_threads, tmp_path):
@@ -161,7 +161,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(core_train_co
     cfg = core_train_config(steps=20, ckpt_every=2, log_every=2, export_dir=str(export))
     with pytest.raises(TrainingDiverged, match="NaN/inf") as info:
         _quiet(cfg)
-    assert CHECKPOINT_NAME in str(info.value) and "resume" in str(info.value)
+    assert CHECKPOINT_FILE in str(info.value) and "resume" in str(info.value)
     assert len(calls) == 6  # stopped at the first check after the NaN step
     ckpt = _ckpt(cfg.run_dir)
     assert ckpt["step"] == 4

@@ -8,11 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import gan.weights as weights_module
+import gan.model.weights as weights_module
 from gan.config import ModelConfig
-from gan.models import Generator
-from gan.weights import (CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_generator, read_config,
-                         save_generator, weights_fingerprint)
+from gan.model.networks import Generator
+from gan.model.weights import (CONFIG_FILE, WEIGHTS_FILE, WeightsError, load_generator, read_config, save_generator, weights_fingerprint)
 
 
 def _umask() -> int:
@@ -30,15 +29,15 @@ def test_round_trip_gives_identical_outputs(core_generator, core_weights_dir):
         assert torch.equal(loaded.state_dict()[name], tensor), name
     digits, seeds = [0, 3, 9, 9], [0, 1, 2, 123456]
     assert torch.equal(loaded.generate(digits, seeds), core_generator.generate(digits, seeds))
-    config = json.loads((core_weights_dir / CONFIG_NAME).read_text())
+    config = json.loads((core_weights_dir / CONFIG_FILE).read_text())
     assert config["architecture"] == "DigitGAN-Generator" and config["g_width"] == 8
 
 
 def test_files_are_readable_per_umask_and_no_temp_files_left(core_weights_dir, core_generator):
     save_generator(core_generator, core_weights_dir)  # overwrite in place
-    assert sorted(p.name for p in core_weights_dir.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+    assert sorted(p.name for p in core_weights_dir.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
     expected = 0o666 & ~_umask()
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
         mode = stat.S_IMODE((core_weights_dir / name).stat().st_mode)
         assert mode == expected, f"{name}: {oct(mode)} != {oct(expected)}"
     if not _umask() & 0o004:
@@ -55,7 +54,7 @@ def test_failed_save_keeps_old_weights_and_leaves_no_temp_file(core_weights_dir,
     monkeypatch.setattr(weights_module.os, "fsync", broken_fsync)  # fails mid-write
     with pytest.raises(OSError, match="disk full"):
         save_generator(core_generator, core_weights_dir)
-    assert sorted(p.name for p in core_weights_dir.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+    assert sorted(p.name for p in core_weights_dir.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
     assert weights_fingerprint(core_weights_dir) == before
     load_generator(core_weights_dir)
 
@@ -63,7 +62,7 @@ def test_failed_save_keeps_old_weights_and_leaves_no_temp_file(core_weights_dir,
 def test_fingerprint_names_the_weights(core_weights_dir, core_generator, tmp_path):
     first = weights_fingerprint(core_weights_dir)
     # the first 12 hex digits of the weights file's sha256, as `sha256sum model.safetensors` shows
-    assert first == hashlib.sha256((core_weights_dir / WEIGHTS_NAME).read_bytes()).hexdigest()[:12]
+    assert first == hashlib.sha256((core_weights_dir / WEIGHTS_FILE).read_bytes()).hexdigest()[:12]
     with torch.no_grad():
         core_generator.up2.bias.add_(0.5)
     assert weights_fingerprint(save_generator(core_generator, tmp_path / "other")) != first
@@ -89,17 +88,17 @@ def test_missing_folder(tmp_path):
 
 
 def test_missing_config(core_weights_dir):
-    (core_weights_dir / CONFIG_NAME).unlink()
+    (core_weights_dir / CONFIG_FILE).unlink()
     _expect(core_weights_dir, "config.json not found")
 
 
 def test_missing_weights_file(core_weights_dir):
-    (core_weights_dir / WEIGHTS_NAME).unlink()
+    (core_weights_dir / WEIGHTS_FILE).unlink()
     _expect(core_weights_dir, "model.safetensors not found")
 
 
 def test_truncated_safetensors(core_weights_dir):
-    path = core_weights_dir / WEIGHTS_NAME
+    path = core_weights_dir / WEIGHTS_FILE
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     _expect(core_weights_dir, "not a valid safetensors file", str(path))
@@ -108,7 +107,7 @@ def test_truncated_safetensors(core_weights_dir):
 @pytest.mark.parametrize("garbage", [b"", b"\x00" * 7, b"this is not a model at all" * 10,
                                      b"\xff" * 64])
 def test_garbage_safetensors(core_weights_dir, garbage):
-    (core_weights_dir / WEIGHTS_NAME).write_bytes(garbage)
+    (core_weights_dir / WEIGHTS_FILE).write_bytes(garbage)
     _expect(core_weights_dir, "not a valid safetensors file")
 
 
@@ -116,12 +115,12 @@ def test_garbage_safetensors(core_weights_dir, garbage):
                                            ("[1, 2]", "expected a JSON object"),
                                            (b"\xff\xfe".decode("latin-1"), "not valid JSON")])
 def test_broken_config(core_weights_dir, text, pattern):
-    (core_weights_dir / CONFIG_NAME).write_text(text, encoding="latin-1")
+    (core_weights_dir / CONFIG_FILE).write_text(text, encoding="latin-1")
     _expect(core_weights_dir, pattern)
 
 
 def _edit_config(folder, **changes):
-    path = folder / CONFIG_NAME
+    path = folder / CONFIG_FILE
     data = json.loads(path.read_text())
     data.update(changes)
     path.write_text(json.dumps(data))
@@ -134,7 +133,7 @@ def test_config_changed_after_saving(core_weights_dir):
 
 def test_shape_mismatch_without_embedded_config(core_weights_dir):
     # weights written by a tool that does not embed the config: the shapes must still match
-    path = core_weights_dir / WEIGHTS_NAME
+    path = core_weights_dir / WEIGHTS_FILE
     save_file(load_file(str(path)), str(path))
     load_generator(core_weights_dir)  # fine as it is
     _edit_config(core_weights_dir, g_width=16)
@@ -142,7 +141,7 @@ def test_shape_mismatch_without_embedded_config(core_weights_dir):
 
 
 def test_missing_and_unexpected_tensors(core_weights_dir):
-    path = core_weights_dir / WEIGHTS_NAME
+    path = core_weights_dir / WEIGHTS_FILE
     tensors = load_file(str(path))
     tensors["extra.weight"] = tensors.pop("fc.weight")
     save_file(tensors, str(path))
@@ -150,7 +149,7 @@ def test_missing_and_unexpected_tensors(core_weights_dir):
 
 
 def test_wrong_dtype(core_weights_dir):
-    path = core_weights_dir / WEIGHTS_NAME
+    path = core_weights_dir / WEIGHTS_FILE
     tensors = load_file(str(path))
     tensors["fc.weight"] = tensors["fc.weight"].double()
     save_file(tensors, str(path))
@@ -166,7 +165,7 @@ def test_wrong_dtype(core_weights_dir):
 ])
 def test_invalid_config_values(core_weights_dir, key, value, pattern):
     _edit_config(core_weights_dir, **{key: value})
-    _expect(core_weights_dir, pattern, CONFIG_NAME)
+    _expect(core_weights_dir, pattern, CONFIG_FILE)
     with pytest.raises(WeightsError):
         read_config(core_weights_dir)
 

@@ -9,9 +9,9 @@ from cuda_checks import (bf16_autocast, cuda_device, fixed_batch, fresh_models, 
                          one_cpu_thread, pytest, quiet_train, skip, tiny_config)
 
 from gan.config import ModelConfig
-from gan.losses import gan_step
-from gan.sampling import latents_from_seeds
-from gan.weights import load_generator
+from gan.training.losses import gan_step
+from gan.model.sampling import latents_from_seeds
+from gan.model.weights import load_generator
 
 if pytest is not None:
     pytestmark = pytest.mark.cuda

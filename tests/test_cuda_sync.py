@@ -12,10 +12,10 @@ from cuda_checks import (bf16_autocast, cuda_device, fixed_batch, fresh_models, 
 
 from gan.config import ModelConfig
 from gan.data import ClassGroupedBatches, make_synthetic_digits
-from gan.ema import ema_beta_at, update_ema
-from gan.losses import gan_step
-from gan.models import MBSTD_GROUP
-from gan.training import train
+from gan.training.loop import ema_beta_at, update_ema
+from gan.training.losses import gan_step
+from gan.model.networks import MBSTD_GROUP
+from gan.training.loop import train
 
 if pytest is not None:
     pytestmark = pytest.mark.cuda

@@ -7,7 +7,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT, core_env
 
-from gan.weights import load_generator
+from gan.model.weights import load_generator
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -17,17 +17,17 @@ from PIL import Image
 
 from gan.config import ModelConfig
 from gan.images import upscale
-from gan.models import Generator, count_parameters
-from gan.sampling import MAX_SEED
+from gan.model.networks import Generator, count_parameters
+from gan.inputs import MAX_SEED
 from gan.files import OutputFolder
-from gan.inputs import (MAX_GRID, MAX_STEPS, as_choice, as_digit, as_int, as_seed, as_truncation,
-                        random_seed)
-from gan.model_card import how_it_works_markdown
-from gan.model_holder import ModelHolder, load_model
-from gan.pictures import DIGIT_SCALE, GRID_MODES, fit_scale, grid_cells
-from gan.service import DigitService
-from gan.timing import ServingStats
-from gan.weights import WEIGHTS_NAME, WeightsError, load_generator, weights_fingerprint
+from gan.inputs import (MAX_GRID, MAX_STEPS, as_choice, as_digit, as_int, as_seed, as_truncation, random_seed)
+from gan.serving.model_card import how_it_works_markdown
+from gan.serving.model_holder import ModelHolder, load_model
+from gan.serving.render import DIGIT_SCALE, GRID_MODES, fit_scale, grid_cells
+from gan.serving.service import DigitService
+from gan.serving.stats import ServingStats
+from gan.model.sampling import generate_interpolation
+from gan.model.weights import WEIGHTS_FILE, WeightsError, load_generator, weights_fingerprint
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -210,8 +210,8 @@ def test_interpolate_strip_and_gif(service, app_weights):
 
 
 def test_interpolate_morphs_the_class(service, app_weights):
-    frames = load_generator(app_weights).interpolate(digit_a=3, seed_a=1, digit_b=8, seed_b=1,
-                                                     steps=5, method="slerp")
+    frames = generate_interpolation(load_generator(app_weights), digit_a=3, seed_a=1, digit_b=8,
+                                    seed_b=1, steps=5, method="slerp")
     assert not torch.equal(frames[0], frames[-1])  # same z, only the class moves
 
 
@@ -288,7 +288,7 @@ def test_empty_folder_names_the_train_command(tmp_path):
 
 
 def test_corrupt_weights_are_refused(app_weights):
-    (app_weights / WEIGHTS_NAME).write_bytes(b"not a safetensors file")
+    (app_weights / WEIGHTS_FILE).write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match="not a valid safetensors file"):
         load_model(app_weights)
 
@@ -318,7 +318,7 @@ def test_bad_new_weights_are_rejected_and_the_old_model_keeps_serving(service, a
                                                                      tmp_path):
     served = service.holder.current()
     reference = pixels(service.generate(1, 1))
-    path = app_weights / WEIGHTS_NAME
+    path = app_weights / WEIGHTS_FILE
     if damage == "garbage":
         path.write_bytes(b"\x00" * 100)
     elif damage == "truncated":
@@ -348,7 +348,7 @@ def test_reload_if_changed(app_weights, app_make_weights, tmp_path):
     result = holder.reload_if_changed()
     assert result is not None and result.changed and holder.current() is not first
     second = holder.current()
-    (app_weights / WEIGHTS_NAME).write_bytes(b"half a file")
+    (app_weights / WEIGHTS_FILE).write_bytes(b"half a file")
     result = holder.reload_if_changed()
     assert result is not None and not result.changed and "still serving" in result.message
     assert holder.current() is second and holder.last_error
@@ -440,7 +440,7 @@ def test_how_it_works_numbers_come_from_the_config(tmp_path, app_make_weights):
     assert f"{count_parameters(model.generator):,} parameters" in text
     assert "of 24 numbers" in text and "10-to-12" in text and "40×7×7" in text
     assert "20×14×14" in text and "9×14×14" in text and "18×7×7" in text
-    from gan.models import Discriminator
+    from gan.model.networks import Discriminator
     d = Discriminator(config)
     assert f"D ({count_parameters(d):,} parameters)" in text
     assert f"`h` ({d.aux.in_features:,} numbers)" in text

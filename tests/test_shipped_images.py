@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from gan.files import OutputFolder
-from gan.model_holder import ModelHolder
-from gan.pictures import GRID_MODES
-from gan.service import DigitService
+from gan.serving.model_holder import ModelHolder
+from gan.serving.render import GRID_MODES
+from gan.serving.service import DigitService
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 

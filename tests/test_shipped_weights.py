@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from gan.metrics import conditional_samples
-from gan.metrics import class_accuracy, classifier_outputs, load_classifier
-from gan.weights import load_generator, weights_fingerprint
+from gan.measure.metrics import conditional_samples
+from gan.measure.metrics import class_accuracy
+from gan.model.classifier import classifier_outputs, load_classifier
+from gan.model.weights import load_generator, weights_fingerprint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from gan.run_layout import CHECKPOINT_FILE
+from ..model.weights import load_generator
+from ..training.run_folder import CHECKPOINT_FILE, export_from_checkpoint
 
 
 class ServedWeights:
@@ -34,9 +35,6 @@ class ServedWeights:
     def serve_run(self, run_dir: Path) -> str:
         """Export run_dir's latest checkpoint, validate it, swap it in; ValueError on failure
         (the app keeps serving what it served)."""
-        from gan.checkpoint import export_from_checkpoint  # torch: loaded when first needed
-        from gan.weights import load_generator
-
         if not (run_dir / CHECKPOINT_FILE).is_file():
             raise ValueError(f"run {run_dir.name!r} has no checkpoint yet: nothing to serve")
         folder = self.served_root / f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"

@@ -1,7 +1,13 @@
-"""Latents and latent-space walks: seeds -> z, truncation, lerp/slerp, class morphs.
+"""Sampling: seeds -> latents, latent-space walks, and the one way from latents to images.
 
-Everything here is model-agnostic. Inputs are checked by the rules in gan.inputs, so the
-CLI, the app and the library answer bad input with the same messages.
+    z = latents_from_seeds([0, 1, 42], generator.z_dim)       # CPU MT19937, any device after
+    images = generate_from_latents(generator, z, [3, 3, 8])   # uint8 (3, 28, 28), CPU
+
+`generate_from_latents` is the only path from latents (and class inputs) to uint8 pixels:
+`Generator.generate`, interpolations, edits along directions, restyled drawings and the
+progress grids all end in it. The public entry points from seeds (`latents_from_seeds`,
+`generate_interpolation`, `Generator.generate`) check what they are given with the rules of
+gan.inputs; the functions on latents trust their (already checked) inputs.
 """
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ from typing import Sequence
 
 import torch
 
-from .inputs import (MAX_SEED, MAX_TRUNCATION, as_choice, as_digits, as_int, as_seed,  # noqa: F401
-                     as_truncation)
+import torch.nn.functional as F
+
+from ..images import to_uint8
+from ..inputs import as_choice, as_digit, as_seed, as_steps, as_truncation
 
 INTERPOLATION_METHODS = ("slerp", "lerp")
 
@@ -81,24 +89,58 @@ def interpolation_path(*, digit_a: int, seed_a: int, digit_b: int, seed_b: int, 
                        truncation_psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Latents (steps, z_dim) and class mixtures (steps, num_classes) from A to B inclusive.
 
-    z walks from seed A's latent to seed B's while the class input moves from digit A to B.
+    z walks from seed A's latent to seed B's (`method`: one of INTERPOLATION_METHODS) while
+    the class input moves from digit A to B.
     """
-    digit_a, digit_b = as_digits([digit_a, digit_b], num_classes)
-    steps = as_int(steps, "steps", 2, 10_000)
-    method = as_choice(method, "method", INTERPOLATION_METHODS)
-    psi = as_truncation(truncation_psi)
     z_a, z_b = latents_from_seeds([seed_a, seed_b], z_dim)
     t = torch.linspace(0.0, 1.0, steps)
     z_a, z_b = z_a.expand(steps, -1), z_b.expand(steps, -1)
     # slerp takes one t per row; lerp broadcasts, so t needs its own column
-    z = (slerp(z_a, z_b, t) if method == "slerp" else lerp(z_a, z_b, t.unsqueeze(1))) * psi
+    z = (slerp(z_a, z_b, t) if method == "slerp" else lerp(z_a, z_b, t.unsqueeze(1))) * truncation_psi
     return z, class_path(digit_a, digit_b, steps, num_classes)
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats -> uint8 with 0 = background, 255 = ink (MNIST's convention)."""
-    return ((images.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+@torch.inference_mode()
+def generate_from_latents(generator, z: torch.Tensor,
+                          classes: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Latents and classes -> uint8 tensor (N, 28, 28) on the CPU, 0 = background.
+
+    `z`: (N, z_dim), or one (z_dim,) latent drawn as every class. `classes`: N digits, or an
+    (N, num_classes) tensor of class mixtures (a morph between digits). Always renders with
+    BatchNorm's running statistics (eval mode), even on a generator in training mode:
+    otherwise an image would depend on the rest of its batch, and every call would
+    overwrite the statistics.
+    """
+    device = generator.device
+    if not isinstance(classes, torch.Tensor):
+        labels = torch.tensor(list(classes), dtype=torch.long, device=device)
+        classes = F.one_hot(labels, generator.num_classes).float()
+    z = z.to(device, torch.float32)
+    if z.dim() == 1:
+        z = z.expand(len(classes), -1)
+    if len(z) != len(classes):
+        raise ValueError(f"{len(z)} latents for {len(classes)} class inputs")
+    was_training = generator.training
+    if was_training:
+        generator.eval()
+    try:
+        images = generator.synthesize(z, classes.to(device, torch.float32))
+    finally:
+        if was_training:
+            generator.train()
+    return to_uint8(images)[:, 0].cpu()
 
 
-def from_uint8(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1.0
+def generate_interpolation(generator, *, digit_a: int, seed_a: int, digit_b: int, seed_b: int,
+                           steps: int, method: str = "slerp",
+                           truncation_psi: float = 1.0) -> torch.Tensor:
+    """Frames from (digit_a, seed_a) to (digit_b, seed_b): uint8 (steps, 28, 28); `steps` in
+    2..gan.inputs.MAX_STEPS, `method` one of INTERPOLATION_METHODS."""
+    n = generator.num_classes
+    z, classes = interpolation_path(
+        digit_a=as_digit(digit_a, "digit_a", n), seed_a=as_seed(seed_a, "seed_a"),
+        digit_b=as_digit(digit_b, "digit_b", n), seed_b=as_seed(seed_b, "seed_b"),
+        steps=as_steps(steps), z_dim=generator.z_dim, num_classes=n,
+        method=as_choice(method, "method", INTERPOLATION_METHODS),
+        truncation_psi=as_truncation(truncation_psi))
+    return generate_from_latents(generator, z, classes)

@@ -9,77 +9,11 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from safetensors.torch import load_file
 
-from .files import atomic_write_bytes
-from .sampling import digit_major, from_uint8
-
-CLASSIFIER_PATH = Path(__file__).parent / "assets" / "mnist_classifier.safetensors"
-
-
-class DigitClassifier(nn.Module):
-    """A small CNN (about 99% MNIST test accuracy) whose 128-d penultimate layer is the
-    feature space for the Frechet distance and coverage."""
-
-    feature_dim = 128
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc = nn.Linear(64 * 7 * 7, self.feature_dim)
-        self.head = nn.Linear(self.feature_dim, 10)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return F.relu(self.fc(x.flatten(1)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-def load_classifier(path: str | Path = CLASSIFIER_PATH, *, device: str | torch.device = "cpu") -> DigitClassifier:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"classifier weights {path} not found; make them with "
-                                "`python -m gan.classifier --data-dir DIR`")
-    model = DigitClassifier()
-    model.load_state_dict(load_file(str(path)), strict=True)
-    return model.eval().requires_grad_(False).to(device)
-
-
-def save_classifier(model: DigitClassifier, path: str | Path, *, metadata: dict[str, str]) -> None:
-    from safetensors.torch import save as save_bytes
-
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(path, save_bytes(tensors, metadata=metadata))
-
-
-def _batches(images: torch.Tensor, batch_size: int):
-    for start in range(0, len(images), batch_size):
-        yield images[start: start + batch_size]
-
-
-@torch.inference_mode()
-def classifier_outputs(classifier: DigitClassifier, images: torch.Tensor, *,
-                       batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images (N, 28, 28) -> (features (N, 128) float64, predicted labels (N,))."""
-    device = next(classifier.parameters()).device
-    feats, preds = [], []
-    for batch in _batches(images, batch_size):
-        x = from_uint8(batch).unsqueeze(1).to(device)
-        h = classifier.features(x)
-        feats.append(h.double().cpu())
-        preds.append(classifier.head(h).argmax(1).cpu())
-    return torch.cat(feats), torch.cat(preds)
-
+from ..model.classifier import DigitClassifier, classifier_outputs
+from ..model.sampling import digit_major
 
 def class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> tuple[float, list[float]]:
     """Overall accuracy and accuracy per class (NaN for a class with no samples)."""
@@ -148,7 +82,7 @@ def nearest_neighbours(queries: torch.Tensor, references: torch.Tensor, *,
     reference image."""
     refs = references.flatten(1).float() / 255
     indices, distances = [], []
-    for batch in _batches(queries, chunk):
+    for batch in queries.split(chunk):
         d = torch.cdist(batch.flatten(1).float() / 255, refs)
         best = d.min(dim=1)
         indices.append(best.indices)

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from .inputs import MAX_IMAGE_PIXELS, as_image_array, as_image_size
+from ..inputs import MAX_IMAGE_PIXELS, as_image_array, as_image_size
 
 DIGIT_BOX = 20               # the ink's bounding box is scaled to fit 20x20 ...
 FIELD = 28                   # ... inside a 28x28 field

@@ -15,11 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan.run_layout import (CHECKPOINT_FILE, GRID_FILE, HISTORY_FILE, LOG_FILE,  # noqa: F401
-                            LOSS_CURVE_FILE, METRICS_FILE, SAMPLES_DIR, STATUS_FILE)
+from ..model.weights import LOSS_CURVE_FILE, SAMPLES_FILE
+from ..training.run_folder import (CHECKPOINT_FILE, CONSOLE_FILE, HISTORY_FILE, LOG_FILE,
+                                   METRICS_HISTORY_FILE, RUN_FILE, SAMPLES_DIR, STATUS_FILE)
 
-RUN_FILE = "run.json"                  # written by the run manager (options, launches)
-CONSOLE_FILE = "console.txt"           # the trainer's stdout + stderr
 RUN_MARKERS = (RUN_FILE, STATUS_FILE, CHECKPOINT_FILE, LOG_FILE)  # any one makes a folder a run
 
 FINAL_STATES = ("finished", "interrupted", "diverged", "failed")
@@ -263,11 +262,11 @@ def read_run_status(run_dir: Path, *, script_name: str, details: bool = True,
     if state == "interrupted" and not result.has_checkpoint:
         result.message = "stopped before its first checkpoint: nothing to resume, start a new run"
     if details:
-        result.grid_path = inside_file(run_dir, GRID_FILE)
+        result.grid_path = inside_file(run_dir, SAMPLES_FILE)
         result.grid_step = latest_grid_step(run_dir)
         result.loss_curve_path = inside_file(run_dir, LOSS_CURVE_FILE)
         result.history = history
-        result.metrics = records(read_json(run_dir, METRICS_FILE, list), ("step",))
+        result.metrics = records(read_json(run_dir, METRICS_HISTORY_FILE, list), ("step",))
         result.log_tail = read_tail(run_dir, LOG_FILE, lines=log_lines)
         result.console_tail = console
     return result

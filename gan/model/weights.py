@@ -1,4 +1,5 @@
-"""Generator weights on disk: `config.json` + `model.safetensors` (the Hugging Face layout).
+"""Generator weights on disk: `config.json` + `model.safetensors` (the Hugging Face layout),
+and the names of everything else a weights folder holds.
 
 Writes are atomic (temp file, fsync, rename) so a running app never reads half a file.
 The config is also stored inside the safetensors header, so a reader that catches the
@@ -18,12 +19,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 
-from .config import ModelConfig
-from .files import atomic_write_bytes, atomic_write_json
-from .models import Generator
+from ..config import ModelConfig
+from ..files import atomic_write_bytes, atomic_write_json
+from .networks import Generator
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+# A weights folder: one list of names for whoever writes or reads one.
+CONFIG_FILE = "config.json"                # ModelConfig + architecture tag
+WEIGHTS_FILE = "model.safetensors"         # the EMA generator (its config also in the header)
+TRAINING_FILE = "training.json"            # the commands and settings that made the weights
+METRICS_FILE = "metrics.json"              # python -m gan.evaluate's report
+NEIGHBOURS_FILE = "nearest_neighbours.png"  # samples beside their nearest training images
+DIRECTIONS_FILE = "directions.json"        # the named latent directions (python -m gan.directions)
+SAMPLES_FILE = "samples.png"               # the run's last fixed-noise grid, copied at export
+LOSS_CURVE_FILE = "loss_curve.png"         # the run's loss curve, copied at export
+PROGRESS_GIF = "progress.gif"              # the run's grids as an animation, copied at export
+RUN_PICTURES = (SAMPLES_FILE, LOSS_CURVE_FILE, PROGRESS_GIF)
 ARCHITECTURE = "DigitGAN-Generator"
 FORMAT_VERSION = 1
 
@@ -63,16 +73,16 @@ def save_generator(generator: Generator, folder: str | os.PathLike) -> Path:
     # replaces the target with its own owner-only (0600) file, which other users (a server
     # account) could not read.
     data = save_bytes(tensors, metadata={"config": json.dumps(config, sort_keys=True)})
-    atomic_write_bytes(folder / WEIGHTS_NAME, data)
-    atomic_write_json(folder / CONFIG_NAME, config)
+    atomic_write_bytes(folder / WEIGHTS_FILE, data)
+    atomic_write_json(folder / CONFIG_FILE, config)
     return folder
 
 
 def read_config(folder: str | os.PathLike) -> ModelConfig:
-    path = Path(folder) / CONFIG_NAME
+    path = Path(folder) / CONFIG_FILE
     if not path.is_file():
-        raise WeightsError(f"{path} not found: a weights folder holds {CONFIG_NAME} and "
-                           f"{WEIGHTS_NAME}.", hint=make_weights_command(Path(folder)))
+        raise WeightsError(f"{path} not found: a weights folder holds {CONFIG_FILE} and "
+                           f"{WEIGHTS_FILE}.", hint=make_weights_command(Path(folder)))
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -97,7 +107,7 @@ def _parse_config(data: Any, where: str) -> ModelConfig:
 def weights_fingerprint(folder: str | os.PathLike, length: int = 12) -> str:
     """Short sha256 of model.safetensors: names exactly which weights made an image."""
     digest = hashlib.sha256()
-    with open(Path(folder) / WEIGHTS_NAME, "rb") as f:
+    with open(Path(folder) / WEIGHTS_FILE, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()[:length]
@@ -123,9 +133,9 @@ def _load_checked(folder: Path, device: torch.device | str) -> Generator:
     if not folder.is_dir():
         raise WeightsError(f"weights folder {folder} does not exist.")
     config = read_config(folder)
-    path = folder / WEIGHTS_NAME
+    path = folder / WEIGHTS_FILE
     if not path.is_file():
-        raise WeightsError(f"{path} not found next to {CONFIG_NAME}")
+        raise WeightsError(f"{path} not found next to {CONFIG_FILE}")
     try:
         tensors = load_file(str(path))
         from safetensors import safe_open
@@ -140,7 +150,7 @@ def _load_checked(folder: Path, device: torch.device | str) -> Generator:
         except json.JSONDecodeError as exc:
             raise WeightsError(f"{path}: config in the header is not JSON") from exc
         if embedded != config:
-            raise WeightsError(f"{path} was written for a different config than {CONFIG_NAME} "
+            raise WeightsError(f"{path} was written for a different config than {CONFIG_FILE} "
                                "(is a new model being written right now? try again)")
 
     generator = Generator(config)
@@ -148,7 +158,7 @@ def _load_checked(folder: Path, device: torch.device | str) -> Generator:
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise WeightsError(f"{path} does not match {CONFIG_NAME}: missing {missing}, "
+        raise WeightsError(f"{path} does not match {CONFIG_FILE}: missing {missing}, "
                            f"unexpected {unexpected}")
     for name, tensor in tensors.items():
         want = expected[name]

@@ -12,13 +12,11 @@ N(0, I) latent (zero inside it: typical latents are not pulled anywhere), for a 
 of steps, and keep the restart with the lowest pixel + feature loss. Nothing is random, so
 the same drawing gives the same latent.
 
-Found latents travel as text (`encode_latent`: "z1." + urlsafe base64 of the float32
-bytes, exact) or as lists of floats; `decode_latent` applies the rules of
-`gan.inputs.as_latent` (length, finiteness, a bound on the norm).
+Found latents travel as text (gan.latent.codec); writing one as every digit or morphing it
+into another is plain generation from that latent (gan.model.sampling.generate_from_latents).
 """
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -27,10 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .inputs import LATENT_PREFIX, as_digit, as_int, as_latent, as_truncation, max_latent_norm
-from .metrics import DigitClassifier, load_classifier
-from .models import Generator
-from .sampling import class_path, from_uint8, latents_from_seeds
+from ..images import from_uint8
+from ..model.classifier import DigitClassifier, load_classifier, read_digits
+from ..model.networks import Generator
+from ..model.sampling import generate_from_latents, latents_from_seeds
+from .codec import encode_latent, max_latent_norm
 
 TOP_READINGS = 3
 TYPICAL_NORM_SPREAD = 3.0  # the prior's shell: |z| within 3 standard deviations of sqrt(z_dim)
@@ -47,6 +46,14 @@ class InversionSettings:
     lr: float = 0.2              # Adam's step size, decayed to 0 along a cosine
     feature_weight: float = 0.02  # weight of the classifier-feature MSE beside the pixel MSE
     prior_weight: float = 1.0    # weight of the prior: squared distance of |z| outside the typical shell
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "restarts", "candidates"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"InversionSettings.{name} must be a whole number >= 1, got {value!r}")
+        if self.restarts > self.candidates:
+            raise ValueError("InversionSettings.restarts must be at most candidates")
 
 
 @dataclass(frozen=True, eq=False)  # tensors inside: compare fields, not whole results
@@ -67,43 +74,14 @@ class Inversion:
         return encode_latent(self.latent)
 
 
-def encode_latent(latent: torch.Tensor | np.ndarray | Sequence[float]) -> str:
-    """A latent -> "z1." + urlsafe base64 (no padding) of its little-endian float32 bytes:
-    exact, and short enough for an URL or a PNG text chunk (347 characters for z_dim 64)."""
-    values = np.asarray(latent.detach().cpu() if isinstance(latent, torch.Tensor) else latent,
-                        dtype="<f4").reshape(-1)
-    return LATENT_PREFIX + base64.urlsafe_b64encode(values.tobytes()).decode("ascii").rstrip("=")
-
-
-def decode_latent(value: object, z_dim: int) -> torch.Tensor:
-    """Text from `encode_latent` or a list of z_dim numbers -> float32 tensor (z_dim,) on the
-    CPU; ValueError for a wrong length, NaN/inf, a norm above `max_latent_norm(z_dim)`, or
-    text that is not an encoded latent."""
-    return torch.from_numpy(as_latent(value, z_dim).copy())
-
-
-def _latent_tensor(latent: object, z_dim: int) -> torch.Tensor:
-    """A latent as a tensor, text or list, checked by the transport rules."""
-    if isinstance(latent, torch.Tensor):
-        latent = latent.detach().cpu().numpy()
-    return decode_latent(latent, z_dim)
-
-
 def _as_targets(targets: torch.Tensor | np.ndarray) -> torch.Tensor:
     targets = torch.as_tensor(np.asarray(targets))
     if targets.dim() == 2:
         targets = targets.unsqueeze(0)
     if targets.dtype != torch.uint8 or targets.dim() != 3 or tuple(targets.shape[1:]) != (28, 28):
         raise ValueError("targets must be uint8 images (N, 28, 28) or one (28, 28), got "
-                         f"{targets.dtype} {tuple(targets.shape)}; see gan.drawing.prepare_drawing")
+                         f"{targets.dtype} {tuple(targets.shape)}; see gan.latent.drawing.prepare_drawing")
     return targets.clone()  # a fresh tensor: autograd refuses inference-mode ones
-
-
-@torch.no_grad()
-def read_digits(classifier: DigitClassifier, images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> the classifier's probabilities (N, 10)."""
-    device = next(classifier.parameters()).device
-    return F.softmax(classifier(from_uint8(images).unsqueeze(1).to(device)), dim=1).cpu()
 
 
 def _top_readings(probabilities: torch.Tensor) -> tuple[tuple[int, float], ...]:
@@ -183,16 +161,15 @@ def _bounded(z: torch.Tensor) -> torch.Tensor:
 
 def invert_batch(generator: Generator, targets: torch.Tensor | np.ndarray, digits: Sequence[int], *,
                  classifier: DigitClassifier | None = None,
-                 settings: InversionSettings = InversionSettings()) -> list[Inversion]:
-    """Search the latent of each uint8 (28, 28) target for its digit, all in one batch."""
+                 settings: InversionSettings = InversionSettings(),
+                 readings: torch.Tensor | None = None) -> list[Inversion]:
+    """Search the latent of each uint8 (28, 28) target for its digit (0..num_classes-1, as
+    checked by the caller), all in one batch. `readings`: the classifier's probabilities of
+    the targets when the caller has them already."""
     targets = _as_targets(targets)
-    digits = [as_digit(d, num_classes=generator.num_classes) for d in digits]
+    digits = [int(d) for d in digits]
     if len(digits) != len(targets):
         raise ValueError(f"need one digit per target, got {len(digits)} for {len(targets)}")
-    for name in ("steps", "restarts", "candidates"):
-        as_int(getattr(settings, name), f"settings.{name}", 1, 100_000)
-    if settings.restarts > settings.candidates:
-        raise ValueError("settings.restarts must be at most settings.candidates")
     classifier = classifier or load_classifier(device=generator.device)
     device, n, r = generator.device, len(targets), settings.restarts
     was_training = generator.training
@@ -213,22 +190,23 @@ def invert_batch(generator: Generator, targets: torch.Tensor | np.ndarray, digit
     finally:
         if was_training:
             generator.train()
-    return _results(generator, classifier, targets, digits, latents)
+    if readings is None:
+        readings = read_digits(classifier, targets)
+    return _results(generator, classifier, targets, digits, latents, readings)
 
 
 def _results(generator: Generator, classifier: DigitClassifier, targets: torch.Tensor,
-             digits: list[int], latents: torch.Tensor) -> list[Inversion]:
-    classes = F.one_hot(torch.tensor(digits), generator.num_classes).float()
+             digits: list[int], latents: torch.Tensor, readings: torch.Tensor) -> list[Inversion]:
     # One at a time: a batch's arithmetic can round a pixel differently, and a reconstruction
     # must be exactly what its latent and digit make when remade on their own.
-    reconstructions = torch.cat([generator.render(z[None], c[None]) for z, c in zip(latents, classes)])
+    reconstructions = torch.cat([generate_from_latents(generator, z[None], [d])
+                                 for z, d in zip(latents, digits)])
     with torch.no_grad():
         both = from_uint8(torch.cat([targets, reconstructions])).unsqueeze(1)
         features = classifier.features(both.to(next(classifier.parameters()).device)).cpu()
     n = len(targets)
     feature_distances = (features[:n] - features[n:]).norm(dim=1)
     pixel_distances = ((targets.float() - reconstructions.float()) / 255).pow(2).mean(dim=(1, 2)).sqrt()
-    readings = read_digits(classifier, targets)
     return [Inversion(digit=digits[i], latent=latents[i].cpu().clone(), reconstruction=reconstructions[i],
                       pixel_distance=float(pixel_distances[i]), feature_distance=float(feature_distances[i]),
                       reading=_top_readings(readings[i])) for i in range(n)]
@@ -237,31 +215,13 @@ def _results(generator: Generator, classifier: DigitClassifier, targets: torch.T
 def invert_drawing(generator: Generator, target: torch.Tensor | np.ndarray, *, digit: int | None = None,
                    classifier: DigitClassifier | None = None,
                    settings: InversionSettings = InversionSettings()) -> Inversion:
-    """Search one uint8 (28, 28) digit (from `gan.drawing.prepare_drawing`). `digit`: the
-    class to search with; None = the classifier's reading of the target."""
+    """Search one uint8 (28, 28) digit (from `gan.latent.drawing.prepare_drawing`). `digit`:
+    the class to search with; None = the classifier's reading of the target (read once: the
+    same reading is the result's top 3)."""
     classifier = classifier or load_classifier(device=generator.device)
     target = _as_targets(target)
+    readings = read_digits(classifier, target)
     if digit is None:
-        digit = int(read_digits(classifier, target)[0].argmax())
-    return invert_batch(generator, target, [digit], classifier=classifier, settings=settings)[0]
-
-
-def restyle(generator: Generator, latent: torch.Tensor | str | Sequence[float], *,
-            truncation_psi: float = 1.0) -> torch.Tensor:
-    """One latent written as every digit: uint8 (num_classes, 28, 28), row i = digit i.
-    truncation_psi < 1 scales the latent toward the mean (cleaner, plainer digits)."""
-    z = _latent_tensor(latent, generator.z_dim) * as_truncation(truncation_psi)
-    classes = torch.eye(generator.num_classes)
-    return generator.render(z.expand(generator.num_classes, -1), classes)
-
-
-def morph(generator: Generator, latent: torch.Tensor | str | Sequence[float], *, digit_a: int,
-          digit_b: int, steps: int = 16, truncation_psi: float = 1.0) -> torch.Tensor:
-    """The latent's style kept while the class input moves from digit_a to digit_b:
-    uint8 (steps, 28, 28), first frame digit_a, last digit_b."""
-    z = _latent_tensor(latent, generator.z_dim)
-    digit_a = as_digit(digit_a, "digit_a", generator.num_classes)
-    digit_b = as_digit(digit_b, "digit_b", generator.num_classes)
-    steps = as_int(steps, "steps", 2, 1000)
-    z = z * as_truncation(truncation_psi)
-    return generator.render(z.expand(steps, -1), class_path(digit_a, digit_b, steps, generator.num_classes))
+        digit = int(readings[0].argmax())
+    return invert_batch(generator, target, [digit], classifier=classifier, settings=settings,
+                        readings=readings)[0]

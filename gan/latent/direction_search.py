@@ -1,4 +1,4 @@
-"""Finding, measuring and naming latent directions (the method behind `gan.directions`).
+"""Finding, measuring and naming latent directions (`python -m gan.directions` runs it).
 
     python -m gan.directions --weights weights [--quick] [--no-rotate]
 
@@ -35,9 +35,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .direction_set import DirectionSet, LatentDirection, factorize_first_layer, fix_signs
-from .metrics import DigitClassifier, classifier_outputs, load_classifier
-from .morphology import PROPERTIES, measure_digits, reference_std
+from ..measure.morphology import PROPERTIES, measure_digits, reference_std
+from ..model.classifier import DigitClassifier, classifier_outputs, load_classifier
+from ..model.networks import Generator
+from ..model.sampling import generate_from_latents
+from ..model.weights import weights_fingerprint
+from .directions import DirectionSet, LatentDirection, stored_directions
 
 SHAPE_PROPERTIES = ("slant", "thickness", "width", "height")
 LABELS = {"slant": "slant →", "thickness": "thicker", "width": "wider", "height": "taller"}
@@ -58,6 +61,28 @@ class SearchSettings:
 
 FULL_SEARCH = SearchSettings()
 QUICK_SEARCH = SearchSettings(candidates=16, samples_per_digit=10)
+
+
+def factorize_first_layer(generator: Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """SeFa (Shen & Zhou 2021) on G's first linear layer -> (eigenvalues (z_dim,) descending,
+    directions (z_dim, z_dim), one unit vector per row), float64.
+
+    G.fc takes [z, embed(class)]; its first z_dim input columns A act on z alone, so the
+    eigenvectors of AᵀA are the z-directions that move the first feature map most, the
+    same for every digit. Sign convention: each vector's largest-magnitude entry is positive
+    (ties broken by the lower index), so the result is deterministic.
+    """
+    a = generator.fc.weight.detach().to("cpu", torch.float64)[:, :generator.z_dim]
+    eigenvalues, eigenvectors = torch.linalg.eigh(a.T @ a)
+    order = torch.argsort(eigenvalues, descending=True, stable=True)
+    return eigenvalues[order], fix_signs(eigenvectors[:, order].T.contiguous())
+
+
+def fix_signs(vectors: torch.Tensor) -> torch.Tensor:
+    """Flip rows so that each row's largest-magnitude entry is positive."""
+    largest = vectors.abs().argmax(dim=1, keepdim=True)
+    signs = torch.sign(vectors.gather(1, largest))
+    return vectors * torch.where(signs == 0, torch.ones_like(signs), signs)
 
 
 @dataclass(frozen=True)
@@ -84,7 +109,7 @@ def measure_directions(generator, vectors: torch.Tensor, *, z: torch.Tensor, dig
     scale = np.array([std[p] for p in PROPERTIES])
 
     def look(latents: torch.Tensor, class_weights: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
-        images = generator.render(latents, class_weights)
+        images = generate_from_latents(generator, latents, class_weights)
         measured = measure_digits(images)
         return np.stack([measured[p] for p in PROPERTIES], axis=1), classifier_outputs(classifier, images)[1]
 
@@ -243,3 +268,15 @@ def markdown_table(directions: DirectionSet) -> str:
         lines.append(f"| {d.label} | `{d.name}` | {d.eigenvalue:.2f} | " + " | ".join(cells)
                      + (f" | {d.class_change_rate:.1%} |" if d.class_change_rate is not None else " | |"))
     return "\n".join(lines)
+
+
+def load_directions(folder, generator: Generator, *,
+                    settings: SearchSettings = QUICK_SEARCH) -> DirectionSet:
+    """The directions for the weights in `folder`: directions.json when it was made for them,
+    else found again with `settings` (the quick setting takes about 20 s on two busy CPU
+    cores; nothing is written)."""
+    fingerprint = weights_fingerprint(folder)
+    stored = stored_directions(folder, generator, fingerprint)
+    if stored is not None:
+        return stored
+    return find_directions(generator, settings=settings, weights_sha256=fingerprint)

@@ -16,9 +16,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .config import ModelConfig
-from .inputs import as_digits, as_truncation
-from .sampling import interpolation_path, latents_from_seeds, to_uint8
+from ..config import ModelConfig
+from ..inputs import as_digits, as_truncation
+from .sampling import generate_from_latents, latents_from_seeds
 
 
 MBSTD_GROUP = 4  # samples per minibatch-stddev group; training batches are multiples of it
@@ -76,62 +76,21 @@ class Generator(nn.Module):
         return self.synthesize(z, one_hot)
 
     @torch.inference_mode()
-    def generate(self, digits: Sequence[int], seeds: Sequence[int], *, truncation_psi: float = 1.0,
-                 edit: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(self, digits: Sequence[int], seeds: Sequence[int], *,
+                 truncation_psi: float = 1.0) -> torch.Tensor:
         """One image per (digit, seed) pair -> uint8 tensor (N, 28, 28) on the CPU.
 
-        The same seed gives the same latent on every device (see `latents_from_seeds`);
-        truncation_psi < 1 pulls the latent toward the mean for cleaner, less varied digits.
-        `edit` (z_dim,) is added to every latent after truncation: a step along latent
-        directions (see gan.directions), so that psi does not shrink the edit.
+        The one convenience on the model, and a boundary of the library: digits, seeds and
+        psi are checked by the rules of gan.inputs. The same seed gives the same latent on
+        every device (see `latents_from_seeds`); truncation_psi < 1 pulls the latent toward
+        the mean for cleaner, less varied digits.
         """
-        digits, seeds = list(digits), list(seeds)
+        digits, seeds = as_digits(list(digits), self.config.num_classes), list(seeds)
         if len(digits) != len(seeds):
             raise ValueError(f"digits and seeds must have equal length, got {len(digits)} "
                              f"and {len(seeds)}")
-        psi = as_truncation(truncation_psi)
-        z = latents_from_seeds(seeds, self.config.z_dim, device=self.device) * psi
-        if edit is not None:
-            z = z + edit.to(self.device, z.dtype)
-        return self.draw(z, digits)
-
-    @torch.inference_mode()
-    def draw(self, z: torch.Tensor, digits: Sequence[int]) -> torch.Tensor:
-        """Given latents (N, z_dim), or one (z_dim,) for every digit -> uint8 (N, 28, 28)."""
-        digits = as_digits(list(digits), self.config.num_classes)
-        z = z.to(self.device, torch.float32)
-        z = z.expand(len(digits), -1) if z.dim() == 1 else z
-        if len(z) != len(digits):
-            raise ValueError(f"{len(z)} latents for {len(digits)} digits")
-        labels = torch.tensor(digits, dtype=torch.long, device=self.device)
-        return self.render(z, F.one_hot(labels, self.config.num_classes).to(z.dtype))
-
-    @torch.inference_mode()
-    def render(self, z: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
-        """Latents and class mixtures (any device) -> uint8 tensor (N, 28, 28) on the CPU.
-
-        Always renders with BatchNorm's running statistics (eval mode), even on a generator in
-        training mode: otherwise an image would depend on the rest of its batch, and every
-        call would overwrite the statistics.
-        """
-        was_training = self.training
-        if was_training:
-            self.eval()
-        try:
-            images = self.synthesize(z.to(self.device), class_weights.to(self.device))
-        finally:
-            if was_training:
-                self.train()
-        return to_uint8(images)[:, 0].cpu()
-
-    def interpolate(self, *, digit_a: int, seed_a: int, digit_b: int, seed_b: int, steps: int,
-                    method: str = "slerp", truncation_psi: float = 1.0) -> torch.Tensor:
-        """Frames from (digit_a, seed_a) to (digit_b, seed_b): uint8 (steps, 28, 28)."""
-        z, classes = interpolation_path(
-            digit_a=digit_a, seed_a=seed_a, digit_b=digit_b, seed_b=seed_b, steps=steps,
-            z_dim=self.config.z_dim, num_classes=self.config.num_classes, method=method,
-            truncation_psi=truncation_psi)
-        return self.render(z, classes)
+        z = latents_from_seeds(seeds, self.config.z_dim) * as_truncation(truncation_psi)
+        return generate_from_latents(self, z, digits)
 
 
 class Discriminator(nn.Module):

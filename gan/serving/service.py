@@ -6,8 +6,9 @@ image files with provenance out.
     service.reload()                        # swap in new weights (old kept on failure)
 
 Rules of the road:
-- Every public method checks its inputs with gan.inputs and raises `ValueError` with a
-  message that says what is allowed. Nothing is clamped or rounded silently.
+- Every public method checks its inputs once, with gan.inputs (and gan.latent.codec for a
+  latent), and raises `ValueError` with a message that says what is allowed. Nothing is
+  clamped or rounded silently; the library below trusts the checked values.
 - A request takes one reference to the served model when it starts and uses only that, so
   a reload never changes the model under a running request.
 - Randomness comes from seeds through private generators; the global RNGs are never seeded.
@@ -16,23 +17,62 @@ Rules of the road:
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
-import torch
-
-from .directions import DirectionSet
-from .explore import DirectionCache, render_explored, render_explored_row
-from .files import OutputFolder
-from .handwriting import ClassifierCache, find_style, render_restyled, render_style_morph
-from .images import gif_bytes, upscale
-from .inputs import (MAX_GRID, MAX_STEPS, as_choice, as_digit, as_int, as_latent, as_seed,
-                     as_strengths, as_truncation)
-from .model_card import LATENT_TOOLS_MARKDOWN, ModelCard, build_model_card, how_it_works_markdown
+from ..files import OutputFolder
+from ..images import gif_bytes, upscale
+from ..inputs import (MAX_GRID, as_choice, as_digit, as_int, as_search_digit, as_seed, as_steps,
+                      as_strengths, as_truncation)
+from ..latent.codec import decode_latent
+from ..latent.direction_search import QUICK_SEARCH, find_directions, load_directions
+from ..latent.directions import DirectionSet
+from ..model.classifier import DigitClassifier, load_classifier
+from ..model.sampling import INTERPOLATION_METHODS
+from .model_card import ModelCard, build_model_card, how_it_works_markdown, latent_tools_markdown
 from .model_holder import LoadedModel, ModelHolder
-from .pictures import (GIF_SCALE, GRID_MODES, Picture, encode_png, gif_frame_ms, render_digit,
-                       render_grid, render_interpolation)
-from .sampling import INTERPOLATION_METHODS
-from .timing import ServingStats
+from .render import (GIF_SCALE, GRID_MODES, Picture, encode_png, find_style, gif_frame_ms,
+                     render_digit, render_explored, render_explored_row, render_grid,
+                     render_interpolation, render_restyled, render_style_morph)
+from .stats import ServingStats
+
+
+class DirectionCache:
+    """The named directions of each served model, found (or read from directions.json) on
+    first use; a reload to other weights gets theirs."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_fingerprint: dict[str, DirectionSet] = {}
+
+    def get(self, model: LoadedModel) -> DirectionSet:
+        with self._lock:  # one search at a time; later requests find the result
+            found = self._by_fingerprint.get(model.fingerprint)
+            if found is None:
+                found = self._find(model)
+                self._by_fingerprint[model.fingerprint] = found
+            return found
+
+    @staticmethod
+    def _find(model: LoadedModel) -> DirectionSet:
+        if model.folder is not None:
+            return load_directions(model.folder, model.generator)
+        return find_directions(model.generator, settings=QUICK_SEARCH,
+                               weights_sha256=model.fingerprint)
+
+
+class ClassifierCache:
+    """The project classifier, loaded once per process (it reads the digit a visitor drew)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._classifier: DigitClassifier | None = None
+
+    def get(self) -> DigitClassifier:
+        with self._lock:
+            if self._classifier is None:
+                self._classifier = load_classifier()
+            return self._classifier
 
 
 class DigitService:
@@ -93,7 +133,7 @@ class DigitService:
             n = model.config.num_classes
             digit_a, seed_a = as_digit(digit_a, "digit_a", n), as_seed(seed_a, "seed_a")
             digit_b, seed_b = as_digit(digit_b, "digit_b", n), as_seed(seed_b, "seed_b")
-            steps = as_int(steps, "steps", 2, MAX_STEPS)
+            steps = as_steps(steps)
             method = as_choice(method, "method", INTERPOLATION_METHODS)
             psi = as_truncation(truncation_psi)
             strip, frames = render_interpolation(model, digit_a, seed_a, digit_b, seed_b, steps,
@@ -136,34 +176,23 @@ class DigitService:
                                                     stats=self.stats))
             return tuple(self.write_png("explore", p) for p in pictures)
 
-    def draw(self, image: object, digit: object = None) -> tuple[Path, Path, dict[str, float], str]:
+    def draw(self, image: object, digit: object = None) -> tuple[Path, Path, dict[str, float], str, int]:
         """Find a drawing's handwriting: (the drawing as the model sees it, the generator's
-        closest image, the classifier's top-3 reading, the latent as text). `digit`: the
-        class to search with; None (or "auto") = what the classifier reads."""
+        closest image, the classifier's top-3 reading, the latent as text, the digit searched).
+        `digit`: the class to search with; None (or "auto") = what the classifier reads."""
         with self.stats.timed("draw.handler"):
             model = self.model()
-            digit = self._search_digit(digit, model.config.num_classes)
+            digit = as_search_digit(digit, model.config.num_classes)
             found = find_style(model, image, digit, self.classifier.get(), stats=self.stats)
             return (self.write_png("draw", found.drawing), self.write_png("draw", found.reconstruction),
-                    found.reading, found.latent_text)
-
-    @staticmethod
-    def _search_digit(digit: object, num_classes: int) -> int | None:
-        """The class a drawing is searched as: None for None or "auto" (the classifier's reading)."""
-        if digit is None or (isinstance(digit, str) and digit == "auto"):
-            return None
-        try:
-            return as_digit(digit, num_classes=num_classes)
-        except ValueError:
-            raise ValueError(f"digit must be 'auto' or a whole number from 0 to {num_classes - 1}, "
-                             f"got {digit!r}") from None
+                    found.reading, found.latent_text, found.inversion.digit)
 
     def restyle(self, latent: object, truncation_psi: object = 1.0, strengths: object = None) -> Path:
         """A latent (text from /draw, or a list of z_dim numbers) written as digits 0-9, with
         optional strengths along the named directions (as for /explore)."""
         with self.stats.timed("restyle.handler"):
             model = self.model()
-            z = torch.from_numpy(as_latent(latent, model.config.z_dim))
+            z = decode_latent(latent, model.config.z_dim)
             psi = as_truncation(truncation_psi)
             directions = edit = None
             if strengths not in (None, "", "{}", []):
@@ -178,9 +207,9 @@ class DigitService:
         with self.stats.timed("morph.handler"):
             model = self.model()
             n = model.config.num_classes
-            z = torch.from_numpy(as_latent(latent, model.config.z_dim))
+            z = decode_latent(latent, model.config.z_dim)
             digit_a, digit_b = as_digit(digit_a, "digit_a", n), as_digit(digit_b, "digit_b", n)
-            steps, psi = as_int(steps, "steps", 2, MAX_STEPS), as_truncation(truncation_psi)
+            steps, psi = as_steps(steps), as_truncation(truncation_psi)
             strip, frames = render_style_morph(model, z, digit_a, digit_b, steps, psi, stats=self.stats)
             return self.write_png("morph", strip), self.write_gif("morph", strip, frames)
 
@@ -194,4 +223,4 @@ class DigitService:
         return build_model_card(model, self.output, last_error=self.holder.last_error)
 
     def how_it_works(self) -> str:
-        return how_it_works_markdown(self.model()) + "\n\n" + LATENT_TOOLS_MARKDOWN
+        return how_it_works_markdown(self.model()) + "\n\n" + latent_tools_markdown()

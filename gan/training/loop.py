@@ -1,37 +1,124 @@
 """The GAN training run: (1) update D, (2) update G, EMA of G, checkpoints, signals, DDP.
 
 `train(cfg)` is a short loop over a `Trainer`, which holds the run's state explicitly. The
-step is in gan.losses, checkpoint and export in gan.checkpoint, what a watcher reads in
-gan.progress. The fakes take the real batch's labels, in groups of one digit (see
-ClassGroupedBatches and the minibatch-stddev channel in models.py).
+step's objective is in gan.training.losses; checkpoint, export and what a watcher reads in
+gan.training.run_folder. The fakes take the real batch's labels, in groups of one digit (see
+ClassGroupedBatches and the minibatch-stddev channel in gan.model.networks). Beside the loop:
+the EMA of G's weights (what ships), the wall clock and loss window it measures, and the
+SIGINT/SIGTERM flag that stops it cleanly between steps.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import signal
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn as nn
 from tqdm import tqdm
 
-from .checkpoint import CHECKPOINT_NAME, export_generator, load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .data import ClassGroupedBatches, load_training_data
-from .ema import ema_beta_at, update_ema
+from ..config import TrainConfig
+from ..data import ClassGroupedBatches, load_training_data
+from ..files import atomic_write_json
+from ..measure.metrics import conditional_failure_warnings, sample_quality
+from ..model.classifier import CLASSIFIER_PATH, classifier_outputs, load_classifier
+from ..model.networks import MBSTD_GROUP, Discriminator, Generator, recalibrate_batchnorm
+from ..runtime import configure_cpu_threads, select_device
 from .distributed import Dist, agree, gather_objects, init_distributed
-from .files import atomic_write_json
 from .losses import gan_step
-from .meters import LossWindow, RunClock
-from .metrics import (CLASSIFIER_PATH, classifier_outputs, conditional_failure_warnings,
-                      load_classifier, sample_quality)
-from .models import MBSTD_GROUP, Discriminator, Generator, recalibrate_batchnorm
-from .progress import ProgressPictures, write_status
-from .run_layout import HISTORY_FILE, LOG_FILE, METRICS_FILE, SAMPLES_DIR
-from .runtime import configure_cpu_threads, select_device
-from .signals import StopFlag
+from .run_folder import (CHECKPOINT_FILE, HISTORY_FILE, LOG_FILE, METRICS_HISTORY_FILE, SAMPLES_DIR,
+                         ProgressPictures, export_generator, load_checkpoint, save_checkpoint,
+                         write_status)
 
+
+# ----------------------------------------------------------------------------- G_ema
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    # one fused update over all parameters (a GPU launches a few kernels, not one per tensor)
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - beta)
+
+
+def ema_beta_at(step: int, beta: float) -> float:
+    # Ramp up (as in Karras et al.): early on, the EMA tracks G closely instead of
+    # averaging in the random initialisation.
+    return min(beta, (1.0 + step) / (10.0 + step))
+
+
+# ----------------------------------------------------------------------------- measuring
+class RunClock:
+    """Wall time of the run across resumes, and the part of it spent on pictures and
+    metrics (overhead), so that training minutes exclude the time spent watching."""
+
+    def __init__(self, elapsed_before: float = 0.0, overhead_before: float = 0.0):
+        self.elapsed_before, self.overhead = elapsed_before, overhead_before
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.start
+
+    @property
+    def training_s(self) -> float:
+        return self.elapsed_s - self.overhead
+
+    @contextlib.contextmanager
+    def overhead_of(self):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.overhead += time.perf_counter() - start
+
+
+class LossWindow:
+    """(d_loss, g_loss) summed on the device since the last log line: reading them waits
+    for the device, so that happens only every log_every steps."""
+
+    def __init__(self, device: torch.device):
+        self.sums = torch.zeros(2, device=device)
+        self.steps, self.images, self.start = 0, 0, time.perf_counter()
+
+    def add(self, d_loss: torch.Tensor, g_loss: torch.Tensor, images: int) -> None:
+        self.sums += torch.stack([d_loss, g_loss])
+        self.steps += 1
+        self.images += images
+
+    def close(self, step: int) -> dict:
+        mean = (self.sums / max(self.steps, 1)).cpu()
+        rate = self.images / max(time.perf_counter() - self.start, 1e-9)
+        self.sums.zero_()
+        self.steps, self.images, self.start = 0, 0, time.perf_counter()
+        return {"step": step, "d_loss": float(mean[0]), "g_loss": float(mean[1]), "images_per_s": rate}
+
+
+# ----------------------------------------------------------------------------- stopping
+class StopFlag:
+    """SIGINT/SIGTERM set a flag; the loop checkpoints at the end of the current step."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+# ----------------------------------------------------------------------------- the run
 
 class TrainingDiverged(RuntimeError):
     pass
@@ -137,8 +224,8 @@ class Trainer:
         return entry
 
     def _divergence_advice(self) -> str:
-        if (self.run_dir / CHECKPOINT_NAME).is_file():
-            return (f"The last good checkpoint is kept in {self.run_dir / CHECKPOINT_NAME}: resume "
+        if (self.run_dir / CHECKPOINT_FILE).is_file():
+            return (f"The last good checkpoint is kept in {self.run_dir / CHECKPOINT_FILE}: resume "
                     f"from it with python train.py --resume {self.run_dir} --lr-g ... --lr-d ... "
                     "(lower rates).")
         return "No checkpoint had been written yet: start again with lower --lr-g/--lr-d."
@@ -164,7 +251,7 @@ class Trainer:
         for warning in conditional_failure_warnings(q["class_accuracy"], q["class_accuracy_per_digit"],
                                                     q["diversity"]):
             self.say(f"WARNING step {self.step}: {warning}")
-        atomic_write_json(self.run_dir / METRICS_FILE, self.metrics)
+        atomic_write_json(self.run_dir / METRICS_HISTORY_FILE, self.metrics)
 
     def write_status(self, state: str, message: str = "") -> None:
         if self.ddp.is_main:
@@ -186,7 +273,7 @@ class Trainer:
         rng = gather_objects(self.ddp, {"batches": self.batches.state_dict(),
                                         "noise": self.noise.get_state()})
         if self.ddp.is_main:
-            save_checkpoint(self.run_dir / CHECKPOINT_NAME, self.state_dict(rng))
+            save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_dict(rng))
 
     def resume(self) -> None:
         ckpt = load_checkpoint(self.run_dir)
@@ -296,5 +383,3 @@ def _run(t: Trainer, *, resume: bool, progress: bool, after_step: Callable[[int]
     t.ddp.barrier()
     return TrainResult(t.step, status, t.run_dir, export_dir, t.history, t.metrics)
 
-
-__all__ = ["train", "Trainer", "TrainResult", "TrainingDiverged"]

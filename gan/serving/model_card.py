@@ -1,7 +1,8 @@
 """What the app says about the served model: the Model tab's card and "How it works".
 
 Every number comes from the loaded config, training.json and metrics.json next to the
-weights, so the text stays true when the model changes.
+weights, and the settings of the direction search and the Draw search, so the text stays
+true when the model or a setting changes.
 """
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import ModelConfig
-from .files import OutputFolder
+from ..config import ModelConfig
+from ..files import OutputFolder
+from ..latent.direction_search import FULL_SEARCH
+from ..latent.inversion import InversionSettings
+from ..model.networks import Discriminator, count_parameters
+from ..model.weights import (LOSS_CURVE_FILE, METRICS_FILE, NEIGHBOURS_FILE, PROGRESS_GIF,
+                             SAMPLES_FILE, TRAINING_FILE)
 from .model_holder import LoadedModel
-from .models import Discriminator, count_parameters
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: st
                                       "nearest_neighbours": None}
     folder = model.folder
     if folder is not None:
-        training, error = _read_json(folder / "training.json")
+        training, error = _read_json(folder / TRAINING_FILE)
         if error:
             lines.append(f"*{error}*")
         if isinstance(training, dict):
@@ -119,7 +124,7 @@ def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: st
                 lines.append(f"```\n{training['command']}\n```")
         else:
             lines.append("**Training** no training.json next to the weights.")
-        metrics, error = _read_json(folder / "metrics.json")
+        metrics, error = _read_json(folder / METRICS_FILE)
         if error:
             lines.append(f"*{error}*")
         if isinstance(metrics, dict):
@@ -130,8 +135,8 @@ def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: st
             lines.extend(metrics_summary(metrics))
         else:
             lines.append("**Evaluation** no metrics.json yet (`python -m gan.evaluate` writes it).")
-        for key, name in (("samples", "samples.png"), ("loss_curve", "loss_curve.png"),
-                          ("progress", "progress.gif"), ("nearest_neighbours", "nearest_neighbours.png")):
+        for key, name in (("samples", SAMPLES_FILE), ("loss_curve", LOSS_CURVE_FILE),
+                          ("progress", PROGRESS_GIF), ("nearest_neighbours", NEIGHBOURS_FILE)):
             source = folder / name
             if source.is_file():
                 with contextlib.suppress(OSError):
@@ -149,7 +154,7 @@ def _discriminator_shape(config: ModelConfig) -> tuple[int, int]:
 
 def _training_line(model: LoadedModel) -> str:
     """How these weights were trained, from training.json next to them (if it is there)."""
-    training = _read_json(model.folder / "training.json")[0] if model.folder else None
+    training = _read_json(model.folder / TRAINING_FILE)[0] if model.folder else None
     cfg = training.get("train_config") if isinstance(training, dict) else None
     if not isinstance(cfg, dict):
         return "*(No training.json next to these weights, so their training settings are unknown.)*"
@@ -230,23 +235,25 @@ different digits, so a column shows one handwriting style across all digits.
 """.strip()
 
 
-LATENT_TOOLS_MARKDOWN = """
+def latent_tools_markdown() -> str:
+    """Explore and Draw in a few paragraphs, with the numbers of the settings they use."""
+    search, inversion = FULL_SEARCH, InversionSettings()
+    return f"""
 **Explore: named directions.** The sliders move z along directions found in G's first layer
-(SeFa: the eigenvectors of AᵀA, A the weights that act on z). Each was measured on 500
-samples of all ten digits moved by ±3: slant, stroke thickness, width, height, ink area and
+(SeFa: the eigenvectors of AᵀA, A the weights that act on z). Each was measured on {search.samples_per_digit * 10}
+samples of all ten digits moved by ±{search.strength:g}: slant, stroke thickness, width, height, ink area and
 stroke length, in standard deviations of real MNIST, and how often the classifier then reads
 another digit. A direction is named after the property it moves most when that effect
-clearly dominates; within the leading 32, each property gets the combination that moves it
+clearly dominates; within the leading {search.candidates}, each property gets the combination that moves it
 while holding the others still. A strength is in standard deviations of z along the
 direction (±3 is the edge of what G saw in training), added after truncation.
 
 **Draw: your handwriting in latent space.** Your drawing is made into an MNIST digit the way
 MNIST's were (ink box scaled to 20×20, centred by mass in 28×28). Then the class input is
-fixed to the digit and z alone is searched: the best 4 of the first 64 seeds are refined
-together by 100 Adam steps on pixel error + 0.02 × the error in our classifier's features +
+fixed to the digit and z alone is searched: the best {inversion.restarts} of the first {inversion.candidates} seeds are refined
+together by {inversion.steps} Adam steps on pixel error + {inversion.feature_weight:g} × the error in our classifier's features +
 a prior that keeps |z| where Gaussian latents live; the closest wins. z now holds your
 handwriting and the class input the digit, so the same z drawn for 0-9 writes every digit in
 your hand. The same drawing always gives the same z, and every image made from it carries z
 as text, so it can be made again exactly.
 """.strip()
-

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from .config import ModelConfig
-from .models import Generator
-from .weights import CONFIG_NAME, WEIGHTS_NAME, WeightsError, load_generator, weights_fingerprint
+from ..config import ModelConfig
+from ..model.networks import Generator
+from ..model.weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, load_generator, weights_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def file_stamp(folder: Path) -> tuple:
     """What identifies the files on disk without reading them: (inode, size, mtime) of the
     config and the weights. An atomic rename always changes the inode."""
     stamp = []
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
         try:
             st = os.stat(folder / name)
             stamp.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
@@ -60,7 +60,7 @@ def load_model(folder: str | os.PathLike, *, device: torch.device | str = "cpu")
     try:
         fingerprint = weights_fingerprint(folder)
     except OSError as exc:
-        raise WeightsError(f"{folder / WEIGHTS_NAME}: cannot be read ({exc})") from None
+        raise WeightsError(f"{folder / WEIGHTS_FILE}: cannot be read ({exc})") from None
     if file_stamp(folder) != stamp:
         raise WeightsError(f"the weights in {folder} changed while they were being loaded "
                            "(is train.py writing new ones right now?); try again")
