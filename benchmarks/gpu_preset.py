@@ -1,6 +1,6 @@
 """`python -m benchmarks.gpu_preset [NAME]` prints a train.py preset (default: gpu) as flags,
 for scripts that pass it to a benchmark (benchmarks/gpu.sh). The presets and the reasons for
-their values live in gan.config.PRESETS."""
+their values live in gan.config.PRESETS (train.py --preset)."""
 from __future__ import annotations
 
 import sys

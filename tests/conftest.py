@@ -164,3 +164,14 @@ def app_make_weights():
 @pytest.fixture
 def app_weights(tmp_path, app_make_weights) -> Path:
     return app_make_weights(tmp_path / "weights")
+
+
+@pytest.fixture
+def service(app_weights, tmp_path):
+    """A DigitService on the small test weights, writing into the test's own folder."""
+    from gan.files import OutputFolder
+    from gan.serving.model_holder import ModelHolder
+    from gan.serving.service import DigitService
+
+    return DigitService(ModelHolder(app_weights), output=OutputFolder(tmp_path / "out"),
+                        auto_reload_s=None)

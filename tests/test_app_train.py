@@ -205,18 +205,6 @@ def test_serve_swaps_tiny_weights_in_and_revert_brings_the_old_back(served_app, 
         call(demo, "train_serve", "missing-run")
 
 
-def test_serve_and_revert_redraw_the_other_tabs(served_app):
-    """Serve/Revert clicks chain the same redraws as the Reload button (model card first)."""
-    demo = served_app.demo
-    fns = {fn.api_name: fn for fn in demo.fns.values()}
-    serve_click = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "serve_click")
-    reload_fn = fns["reload"]
-    chained_after = [fn for fn in demo.fns.values() if fn.trigger_after == serve_click._id]
-    reload_chain = [fn for fn in demo.fns.values() if fn.trigger_after == reload_fn._id]
-    assert chained_after and reload_chain
-    assert chained_after[0].fn == reload_chain[0].fn and chained_after[0].trigger_only_on_success
-
-
 # ----------------------------------------------------------------------------- the status panel
 
 def test_refresh_shows_the_run_and_resends_only_what_changed(tmp_path, fake_trainer):

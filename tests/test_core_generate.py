@@ -1,5 +1,6 @@
 """`python -m gan.generate`: PNG grids with provenance, .npy arrays, usage errors."""
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,3 +103,16 @@ def test_generation_is_independent_of_the_other_requested_images(core_weights_di
     assert np.array_equal(np.load(tmp_path / "all.npy")[6 * 4 + 2], np.load(tmp_path / "one.npy")[0])
     assert torch.equal(torch.from_numpy(np.load(tmp_path / "one.npy")),
                        load_generator(core_weights_dir).generate([6], [2]))
+
+
+def test_the_readme_python_example_runs(monkeypatch):
+    """The README's 'Using the generator' example, as written, on the shipped weights."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Using the generator"):]
+    code = section[section.index("```python") + len("```python"): section.index("```\n", section.index("```python") + 9)]
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    names: dict = {}
+    exec(compile(code, "README.md", "exec"), names)
+    assert tuple(names["images"].shape) == (3, 28, 28) and tuple(names["frames"].shape) == (16, 28, 28)
+    assert tuple(names["row"].shape) == (10, 28, 28)
+    assert torch.equal(names["row"][7], names["generator"].generate([7], [7])[0])

@@ -5,7 +5,6 @@ import os
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from gan.latent.codec import decode_latent, encode_latent, max_latent_norm
 from gan.latent.inversion import Inversion, InversionSettings, invert_batch, invert_drawing

@@ -1,6 +1,7 @@
 """benchmarks/gpu.sh end to end in its CPU smoke mode: every step of the GPU run, tiny, on
 synthetic MNIST files, so that the one run on a GPU machine is known to work."""
 import json
+import re
 import subprocess
 import sys
 
@@ -31,7 +32,12 @@ def test_gpu_script_smoke_mode_runs_every_step(tmp_path):
 
     env_facts = json.loads((results / "env.json").read_text())
     assert env_facts["training_imports_without_gradio"] is True
-    assert "7 passed, 0 failed, 2 skipped (device cpu)" in (results / "cuda_tests.log").read_text()
+    summary = re.search(r"(\d+) passed, (\d+) failed, (\d+) skipped \(device cpu\)",
+                        (results / "cuda_tests.log").read_text())
+    assert summary, "the CUDA checks printed no summary"
+    passed, failed, skipped = map(int, summary.groups())
+    # on the CPU every check runs but those that need a real GPU, and none fails
+    assert failed == 0 and passed > 0 and passed + skipped >= 9, summary.group(0)
     for name, sizes in (("bench_eager", [8, 16]), ("bench_tuned", [8, 16]), ("bench_compile", [16])):
         bench = json.loads((results / f"{name}.json").read_text())
         assert [r["batch_size"] for r in bench["throughput"]] == sizes, name

@@ -261,7 +261,18 @@ class RunManager:
 
     def _read(self, run_dir: Path, *, details: bool = True) -> RunStatus:
         self._reap(run_dir)
-        return read_run_status(run_dir, script_name=self.train_script.name, details=details)
+        status = read_run_status(run_dir, script_name=self.train_script.name, details=details)
+        child = self._children.get(run_dir.name)
+        if status.state == "dead" and child is not None:
+            # our own trainer died between the reap and the read: wait for its exit code, so
+            # that the page says how it ended (SIGKILL, out of memory) instead of guessing
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                return status
+            self._reap(run_dir)
+            status = read_run_status(run_dir, script_name=self.train_script.name, details=details)
+        return status
 
     def _reap(self, run_dir: Path) -> None:
         """Record the exit code of a trainer this manager started, once it has exited."""
