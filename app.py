@@ -12,7 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
+
+# On a ZeroGPU Space the GPU exists only inside functions decorated with @spaces.GPU, and
+# `spaces` must be imported before anything initialises CUDA. Elsewhere it is not needed.
+ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
+if ZEROGPU:
+    import spaces
 
 import gradio as gr
 
@@ -30,11 +35,30 @@ from gan.inputs import random_seed
 from gan.model.networks import Generator
 from gan.model.weights import WeightsError
 from gan.runs.manager import TRAINING_ENV_VAR, RunManager, training_enabled
+from gan.runs.zerogpu import gpu_duration, gpu_seconds, train_in_this_process
 from gan.runtime import configure_cpu_threads, usable_cores
 from gan.serving.model_holder import LoadedModel, ModelHolder
 from gan.serving.service import DigitService
 
-DEFAULT_WEIGHTS = os.environ.get("DIGITGAN_WEIGHTS", "weights")
+# Training from the Train tab on ZeroGPU: in the platform's GPU worker, for at most the
+# duration asked for (registered at import, before launch, as the platform requires). The
+# generator itself is served from the CPU: a ZeroGPU call costs a worker's scheduling and
+# start-up, far more than the CPU needs for any request the app answers.
+TRAIN_ON_GPU = spaces.GPU(duration=gpu_duration)(train_in_this_process) if ZEROGPU else None
+
+def _default_weights() -> str:
+    """$DIGITGAN_WEIGHTS, else the Hub reference in weights.ref beside this file (a Space
+    folder made by `python -m gan.space --weights hf://...` has one), else weights/."""
+    ref = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.ref")
+    if os.environ.get("DIGITGAN_WEIGHTS"):
+        return os.environ["DIGITGAN_WEIGHTS"]
+    if os.path.isfile(ref):
+        with open(ref) as f:
+            return f.read().strip()
+    return "weights"
+
+
+DEFAULT_WEIGHTS = _default_weights()
 DEFAULT_RUNS = os.environ.get("DIGITGAN_RUNS_DIR", "runs")  # e.g. /data/runs: a Space's persistent disk
 DEFAULT_MAX_QUEUE = 64
 THEME = gr.themes.Soft()
@@ -76,7 +100,7 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
             draw = build_draw_tab(DrawHandlers(service))
             model = build_model_tab(handlers)
             how = build_how_tab(handlers)
-            train = build_train_tab(TrainHandlers(training))
+            train = build_train_tab(TrainHandlers(training, hub_token=os.environ.get("HF_TOKEN")))
         for redraw in (generate, grid, interpolate, explore, draw, model.redraw, how, train.redraw):
             if redraw:
                 demo.load(**redraw, **PRIVATE)
@@ -96,12 +120,14 @@ def make_run_manager(holder: ModelHolder, *, allow_training: bool = False,
     None (training off) unless `allow_training` or $DIGITGAN_ALLOW_TRAINING turns it on."""
     if not training_enabled(allow_training):
         return None
+    gpu = {"gpu_train": TRAIN_ON_GPU, "gpu_seconds": gpu_seconds()} if TRAIN_ON_GPU else {}
     return RunManager(runs_dir, data_dir=data_dir, served_weights=holder.folder,
-                      serve=lambda folder: holder.serve(folder).message)
+                      serve=lambda folder: holder.serve(folder).message, **gpu)
 
 
 def missing_weights_demo(message: str) -> gr.Blocks:
-    """What a hosted copy shows when it has no usable weights: the reason, not a crash."""
+    """What a hosted copy shows when it cannot serve (no usable weights, a bad setting): the
+    reason, not a crash."""
     with gr.Blocks(title="DigitGAN") as demo:
         gr.Markdown(f"# DigitGAN\n\n**No model to serve.** {message}")
     return demo
@@ -122,6 +148,8 @@ def __getattr__(name: str):
                 holder, data_dir=os.environ.get("DIGITGAN_DATA_DIR")))
         except WeightsError as exc:
             built = missing_weights_demo(_weights_message(DEFAULT_WEIGHTS, exc))
+        except ValueError as exc:  # a setting the operator gave, e.g. DIGITGAN_GPU_SECONDS
+            built = missing_weights_demo(f"Cannot start: {exc}")
         globals()["demo"] = built
         return built
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -131,7 +159,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python app.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                        help="weights folder (config.json + model.safetensors) "
+                        help="weights folder (config.json + model.safetensors), or a Hub model repo "
+                             "hf://owner/name[@revision] "
                              f"(default: $DIGITGAN_WEIGHTS or weights; now {DEFAULT_WEIGHTS})")
     parser.add_argument("--host", default=None,
                         help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; "
@@ -178,16 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     # latency jumps. `python -m benchmarks.inference` measures both (README: Performance).
     threads = configure_cpu_threads(args.threads)
     try:
-        holder = ModelHolder(Path(args.weights))
+        holder = ModelHolder(args.weights)
     except WeightsError as exc:
         print(f"error: {_weights_message(args.weights, exc)}", file=sys.stderr)
         return 2
     model: LoadedModel = holder.current()
     concurrency = args.concurrency or usable_cores()
-    print(f"serving weights {model.fingerprint} from {model.folder} "
+    print(f"serving weights {model.fingerprint} from {model.hub_ref or model.folder} "
           f"({concurrency} requests at a time, {threads} torch thread(s) each)")
-    training = make_run_manager(holder, allow_training=args.allow_training, runs_dir=args.runs_dir,
-                                data_dir=args.data_dir)
+    try:
+        training = make_run_manager(holder, allow_training=args.allow_training, runs_dir=args.runs_dir,
+                                    data_dir=args.data_dir)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"training from the page: {f'on, runs in {training.runs_root}' if training else 'off'}")
     demo = build_demo(holder, auto_reload_s=args.watch or None, concurrency_limit=concurrency,
                       max_queue=args.max_queue, training=training)

@@ -1,83 +1,21 @@
-"""Train DigitGAN: a thin CLI over gan.training.loop.
+"""Train DigitGAN: a thin CLI over gan.training (its command line: gan.training.command_line).
 
     python train.py --data-dir DIR                      # train from scratch, export to weights/
     python train.py --data-dir DIR --preset quick       # a short run (about 97% class accuracy)
     python train.py --resume runs/mnist                 # continue a run from its checkpoint
     python train.py --resume runs/mnist --steps 9000    # ... and train it for longer
     python train.py --export runs/mnist                 # export a checkpoint's EMA generator
+    python train.py --data-dir DIR --push-to-hub you/digitgan   # ... and publish it (HF_TOKEN)
     torchrun --nproc_per_node=4 train.py --data-dir DIR # DistributedDataParallel
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
+import os
 import shlex
 import sys
 
-from gan.config import PRESETS, ModelConfig, TrainConfig, field_comments, preset_values
 from gan.data import MnistNotFound
-
-
-def _add_fields(parser: argparse.ArgumentParser, cls: type, skip: set[str]) -> None:
-    comments, defaults = field_comments(cls), cls()
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        help_text = f"{comments.get(f.name, '')} (default: {default})"
-        # SUPPRESS: only flags the user gave override a resumed run's saved config.
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=help_text)
-        else:
-            kind = type(default) if default is not None else str
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text,
-                                metavar=f.name.upper())
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
-    parser.add_argument("--preset", choices=sorted(PRESETS),
-                        help="a named recipe for a new run; flags given with it override its values: "
-                             + "; ".join(f"{k}: {v or 'the defaults'}" for k, v in PRESETS.items()))
-    parser.add_argument("--export", metavar="RUN_DIR",
-                        help="only export RUN_DIR's EMA generator to --export-dir, then exit")
-    parser.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=True,
-                        help="run the full evaluation (gan.evaluate) on the exported weights (default: on)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
-    _add_fields(parser.add_argument_group("training"), TrainConfig, skip={"model"})
-    _add_fields(parser.add_argument_group("model (a new run only)"), ModelConfig, skip=set())
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    given = vars(args)
-    model_names = {f.name for f in dataclasses.fields(ModelConfig)}
-    train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
-    if args.resume:
-        from gan.training.run_folder import load_checkpoint_config
-
-        if args.preset:
-            raise ValueError("--preset is for a new run; a resumed run keeps its saved settings")
-        base = load_checkpoint_config(args.resume)
-        saved_model = base.model.to_dict()
-        changed_model = sorted(k for k in model_names & set(given) if given[k] != saved_model[k])
-        if changed_model:
-            raise ValueError(f"cannot change the model of a resumed run ({', '.join(changed_model)})")
-        base.run_dir = args.resume
-    else:
-        base = TrainConfig(model=ModelConfig(**{k: given[k] for k in model_names & set(given)}))
-    values = base.to_dict()
-    if args.preset:
-        values.update(preset_values(args.preset))
-    values.update({k: given[k] for k in train_names & set(given)})
-    if args.resume:
-        values["run_dir"] = args.resume
-    if values.get("export_dir") in ("", "none", "None"):
-        values["export_dir"] = None
-    return TrainConfig.from_dict(values)
+from gan.training.command_line import build_parser, config_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,12 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = shlex.join(["python", "train.py", *argv])
     try:
+        if args.push_to_hub:
+            from gan.model.hub import check_repo_id
+
+            check_repo_id(args.push_to_hub)
+            if getattr(args, "export_dir", "weights") in ("", "none", "None"):
+                raise ValueError("--push-to-hub uploads the exported weights: give an --export-dir")
         if args.export:
             from gan.training.run_folder import export_from_checkpoint
 
-            export_dir = getattr(args, "export_dir", None) or "weights"
-            print(f"exported to {export_from_checkpoint(args.export, export_dir, command=command)}")
-            return 0
+            export_dir = export_from_checkpoint(args.export, getattr(args, "export_dir", None) or "weights",
+                                                command=command)
+            print(f"exported to {export_dir}")
+            return push(export_dir, args.push_to_hub, command) if args.push_to_hub else 0
         cfg = config_from_args(args)
         from gan.runtime import select_device
 
@@ -112,6 +57,22 @@ def main(argv: list[str] | None = None) -> int:
         from gan.measure.evaluate import evaluate_weights
 
         evaluate_weights(result.export_dir, data_dir=cfg.data_dir)
+    if args.push_to_hub and result.export_dir is not None:
+        return push(result.export_dir, args.push_to_hub, command)
+    return 0
+
+
+def push(export_dir, repo_id: str, command: str) -> int:
+    """Upload an exported weights folder; 1 with the reason when the Hub refuses it."""
+    from gan.model.hub import push_weights_to_hub
+    from gan.model.weights import WeightsError
+
+    try:
+        url = push_weights_to_hub(export_dir, repo_id, token=os.environ.get("HF_TOKEN"), command=command)
+    except (WeightsError, OSError, ValueError) as exc:
+        print(f"error: could not push {export_dir} to {repo_id}: {exc}", file=sys.stderr)
+        return 1
+    print(f"pushed {export_dir} to {repo_id}: {url}")
     return 0
 
 

@@ -68,12 +68,13 @@ def build_panel() -> dict:
 
 def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) -> TrainTab:
     """The Train tab and its endpoints (/train_start, /train_status, /train_stop, /train_resume,
-    /train_serve, /train_revert). When training is off the controls are hidden, the tab says
+    /train_serve, /train_revert, /train_push). When training is off the controls are hidden, the tab says
     how to turn it on, and the endpoints answer with that refusal."""
     with gr.Tab("Train", id="train"):
         gr.Markdown(f"**{TRAINING_OFF}**", visible=not handlers.enabled, elem_id="train-off")
         with gr.Column(visible=handlers.enabled):
             gr.Markdown(INTRO)
+            gr.Markdown(handlers.gpu_note(), visible=bool(handlers.gpu_note()), elem_id="train-gpu")
             preset, steps, batch, seed = build_options()
             with gr.Row(equal_height=True):
                 start = gr.Button("Start", variant="primary", elem_id="train-start", scale=0)
@@ -83,6 +84,10 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
                 resume = gr.Button("Resume", elem_id="train-resume", scale=0)
                 serve = gr.Button("Serve these weights", variant="primary", elem_id="train-serve", scale=0)
                 revert = gr.Button("Revert", elem_id="train-revert", scale=0)
+            with gr.Row(equal_height=True, visible=handlers.can_push):
+                repo = checked_by_handler(gr.Textbox(label="Hub model repo (owner/name)", scale=3,
+                                                     elem_id="train-repo"))
+                push = gr.Button("Push to Hub", elem_id="train-push", scale=0)
             message = gr.Textbox(label="Last action", interactive=False, elem_id="train-message")
             panel = build_panel()
         shown = gr.State({})  # what this page already shows (see TrainHandlers.refresh)
@@ -91,7 +96,7 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
         gr.api(handlers.api_status, api_name="train_status", api_description=handlers.api_status.__doc__)
         for method, api_name in ((handlers.api_start, "train_start"), (handlers.api_stop, "train_stop"),
                                  (handlers.api_resume, "train_resume"), (handlers.api_serve, "train_serve"),
-                                 (handlers.api_revert, "train_revert")):
+                                 (handlers.api_revert, "train_revert"), (handlers.api_push, "train_push")):
             gr.api(method, api_name=api_name, api_description=method.__doc__, **CONTROL)
     redraw = {"fn": handlers.refresh, "inputs": [run, shown],
               "outputs": [run, *panel.values(), shown]}
@@ -106,4 +111,5 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
                  **CONTROL).success(**redraw, **quiet)
     served = serve.click(handlers.serve_click, run, message, **PRIVATE, **CONTROL)
     reverted = revert.click(handlers.revert_click, None, message, **PRIVATE, **CONTROL)
+    push.click(handlers.push_click, [run, repo], message, **PRIVATE, **CONTROL)
     return TrainTab(redraw if handlers.enabled else None, [served, reverted])

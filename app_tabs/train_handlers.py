@@ -25,9 +25,21 @@ TRAINING_OFF = ("Training from the page is off on this server. Whoever runs it c
 class TrainHandlers:
     """Handlers for the Train tab and its endpoints; `manager=None` means training is off."""
 
-    def __init__(self, manager: RunManager | None):
+    def __init__(self, manager: RunManager | None, *, hub_token: str | None = None):
         self.manager = manager
         self.enabled = manager is not None
+        self.hub_token = hub_token or None  # a write token (the Space secret HF_TOKEN): Push to Hub
+        self.can_push = self.enabled and self.hub_token is not None
+
+    def gpu_note(self) -> str:
+        """On ZeroGPU: what one Start or Resume asks of the visitor's GPU quota."""
+        if self.manager is None or self.manager.gpu_train is None:
+            return ""
+        seconds = self.manager.gpu_seconds
+        return (f"**On this ZeroGPU Space** a run trains on a GPU lent for at most **{seconds} s** "
+                f"per Start or Resume, taken from your daily ZeroGPU quota (a few minutes a day "
+                "for a free account, more with a paid plan). A run stops itself with a checkpoint "
+                "before the time is up; **Resume** trains it on from there.")
 
     def _manager(self) -> RunManager:
         if self.manager is None:
@@ -79,6 +91,12 @@ class TrainHandlers:
         return self._served(self._manager().serve(run))
 
     @user_errors
+    def api_push(self, run: str, repo: str) -> dict:
+        """Upload a stopped or finished run's EMA generator with a model card to the Hub model
+        repo `repo` (owner/name); needs the server's write token (HF_TOKEN)."""
+        return {"message": self._push(run, repo), "repo": repo}
+
+    @user_errors
     def api_revert(self) -> dict:
         """Serve again the weights served before the last /train_serve (or /train_revert)."""
         return self._served(self._manager().revert())
@@ -101,7 +119,16 @@ class TrainHandlers:
                                      seed=0 if seed is None else seed)
         message = (f"Started run {info.name} (pid {info.pid}): {info.preset} preset, "
                    f"{info.steps:,} steps of batch {info.batch_size}, seed {info.seed}.")
-        return message, self._run_list(info.name)
+        return self._after_gpu_call(info.name) or message, self._run_list(info.name)
+
+    def _after_gpu_call(self, name: str) -> str | None:
+        """On ZeroGPU, Start and Resume return when the GPU call has ended: where it got to."""
+        if self._manager().gpu_train is None:
+            return None
+        status = self._manager().status(name)
+        more = " Resume trains it on." if status.state in ("interrupted", "dead") else ""
+        return (f"Run {name} trained on the GPU: {status.label} at step {status.step} of "
+                f"{status.steps}.{more}")
 
     @user_errors
     def stop_click(self, run: str | None) -> tuple:
@@ -114,11 +141,23 @@ class TrainHandlers:
         """Resume to the run's own total, or to the Steps field's value when that is larger."""
         info = self._manager().resume(run, extend_to=steps)
         total = f"{info.steps:,}" if info.steps else "its"
-        return f"Resumed run {info.name} (pid {info.pid}) towards {total} steps.", self._run_list(info.name)
+        message = f"Resumed run {info.name} (pid {info.pid}) towards {total} steps."
+        return self._after_gpu_call(info.name) or message, self._run_list(info.name)
 
     @user_errors
     def serve_click(self, run: str | None) -> str:
         return self._manager().serve(run)
+
+    @user_errors
+    def push_click(self, run: str | None, repo: str | None) -> str:
+        return self._push(run, repo)
+
+    def _push(self, run: str | None, repo: str | None) -> str:
+        manager = self._manager()
+        if not self.can_push:
+            raise ValueError("pushing to the Hub is off: the server has no write token (set HF_TOKEN)")
+        url = manager.push(run, repo, token=self.hub_token)
+        return f"Pushed run {run} to {repo}: {url}"
 
     @user_errors
     def revert_click(self) -> str:

@@ -76,6 +76,7 @@ class TrainConfig:
     metrics_every: int = 1000        # quick class accuracy / Frechet distance; 0 = off
     metrics_samples: int = 1000      # samples per periodic metric (spread over the digits)
     ckpt_every: int = 1000           # checkpoint period (also written on SIGINT/SIGTERM)
+    time_limit_s: float = 0.0        # stop with a checkpoint after this many seconds (0 = none); resume continues
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -85,8 +86,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ["metrics_every", "threads", "seed", "synthetic_size"]:
-            if getattr(self, name) < 0:
+        for name in ["metrics_every", "threads", "seed", "synthetic_size", "time_limit_s"]:
+            if not getattr(self, name) >= 0:  # NaN too
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ["lr_g", "lr_d"]:
             if not getattr(self, name) > 0:

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from .latent.direction_search import FULL_SEARCH, QUICK_SEARCH, find_directions, markdown_table
 from .latent.directions import save_directions
+from .model.hub import is_hub_ref
 from .model.weights import WeightsError, load_generator, weights_fingerprint
 
 
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-rotate", action="store_true", help="plain SeFa eigenvectors")
     parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
     args = parser.parse_args(argv)
+    if is_hub_ref(args.weights):
+        parser.error(f"--weights {args.weights}: this command writes directions.json next to the weights, so it needs a "
+                     "local folder (python -m gan.generate and app.py read Hub repos)")
 
     try:
         generator = load_generator(args.weights)

@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from .data import MnistNotFound
+from .model.hub import is_hub_ref
 from .model.weights import WeightsError
 from .measure.evaluate import evaluate_weights
 from .runtime import select_device
@@ -22,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seeds 0..N-1 for each digit (default: 1000)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if is_hub_ref(args.weights):
+        parser.error(f"--weights {args.weights}: this command writes metrics.json next to the weights, so it needs a "
+                     "local folder (python -m gan.generate and app.py read Hub repos)")
     if args.samples_per_digit < 2:
         parser.error("--samples-per-digit must be >= 2")
     try:

@@ -20,6 +20,7 @@ from .files import atomic_write_bytes
 from .images import make_grid, save_png
 from .inputs import MAX_SEED, as_truncation, parse_edit_spec, parse_int_spec
 from .model.sampling import digit_major
+from .model.hub import resolve_weights
 from .model.weights import WeightsError, load_generator, weights_fingerprint
 from .runtime import select_device
 
@@ -28,7 +29,7 @@ MAX_IMAGES = 100_000
 
 def render(args: argparse.Namespace, digits: list[int], seeds: list[int]) -> np.ndarray:
     """The digit-major images for the parsed arguments, edited when --edit is given."""
-    generator = load_generator(args.weights, device=select_device(args.device))
+    generator = load_generator(args.folder, device=select_device(args.device))
     psi = as_truncation(args.truncation)
     all_digits, all_seeds = digit_major(digits, seeds)
     if not args.edit:
@@ -36,7 +37,7 @@ def render(args: argparse.Namespace, digits: list[int], seeds: list[int]) -> np.
     from .latent.direction_search import load_directions  # the directions' search: only for --edit
     from .latent.directions import generate_edited
 
-    directions = load_directions(args.weights, generator)
+    directions = load_directions(args.folder, generator)
     strengths = parse_edit_spec(args.edit, directions.names)
     return generate_edited(generator, all_digits, all_seeds, directions=directions,
                            strengths=strengths, truncation_psi=psi).numpy()
@@ -45,7 +46,8 @@ def render(args: argparse.Namespace, digits: list[int], seeds: list[int]) -> np.
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gan.generate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", default="weights", help="weights folder (default: weights)")
+    parser.add_argument("--weights", default="weights",
+                        help="weights folder, or a Hub model repo hf://owner/name[@revision] (default: weights)")
     parser.add_argument("--digits", required=True, help="digits, e.g. 0-9 or 1,3,5-7")
     parser.add_argument("--seeds", required=True, help=f"seeds in 0..{MAX_SEED}, e.g. 0-9,42")
     parser.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = parse_int_spec(args.seeds, maximum=MAX_SEED, name="seed")
         if len(digits) * len(seeds) > MAX_IMAGES:
             raise ValueError(f"{len(digits)} digits x {len(seeds)} seeds is more than {MAX_IMAGES} images")
+        args.folder, args.hub_ref = resolve_weights(args.weights)
         images = render(args, digits, seeds)
     except (ValueError, WeightsError) as exc:
         parser.error(str(exc))
@@ -80,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         save_png(out, grid, metadata={"digits": args.digits, "seeds": args.seeds,
                                       "truncation_psi": args.truncation,
                                       **({"edit": args.edit} if args.edit else {}),
-                                      "weights_sha256": weights_fingerprint(args.weights)})
+                                      "weights_sha256": weights_fingerprint(args.folder),
+                                      **({"weights_source": args.hub_ref} if args.hub_ref else {})})
     print(f"wrote {len(images)} images to {out}")
     return 0
 

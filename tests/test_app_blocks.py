@@ -14,7 +14,8 @@ from gan.model.weights import save_generator, weights_fingerprint
 pytestmark = pytest.mark.timeout(120)
 
 PUBLIC = {"generate", "grid", "interpolate", "explore", "draw", "restyle", "reload",
-          "train_start", "train_status", "train_stop", "train_resume", "train_serve", "train_revert"}
+          "train_start", "train_status", "train_stop", "train_resume", "train_serve", "train_revert",
+          "train_push"}
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ def test_exactly_the_named_endpoints(client):
     api = client.view_api(print_info=False, return_format="dict")
     assert set(api["named_endpoints"]) == {
         "/generate", "/grid", "/interpolate", "/explore", "/draw", "/restyle", "/reload",
-        "/train_start", "/train_status", "/train_stop", "/train_resume", "/train_serve", "/train_revert"}
+        "/train_start", "/train_status", "/train_stop", "/train_resume", "/train_serve", "/train_revert", "/train_push"}
     assert not api["unnamed_endpoints"]
 
 

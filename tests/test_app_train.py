@@ -34,7 +34,8 @@ from test_core_runs import HOSTILE, gone_pid, kill_leftovers, wait_until, write_
 
 pytestmark = pytest.mark.timeout(120)
 
-TRAIN_ENDPOINTS = ["train_start", "train_status", "train_stop", "train_resume", "train_serve", "train_revert"]
+TRAIN_ENDPOINTS = ["train_start", "train_status", "train_stop", "train_resume", "train_serve", "train_revert",
+                   "train_push"]
 RUN_ENDPOINTS = ["train_status", "train_stop", "train_resume", "train_serve"]  # take a run name
 
 
@@ -96,7 +97,8 @@ def test_training_off_the_tab_explains_and_every_endpoint_refuses(weights):
     assert timers and not any(t.active for t in timers)  # an off tab polls nothing
     for name in TRAIN_ENDPOINTS:
         with pytest.raises(gr.Error, match="Training from the page is off"):
-            call(demo, name, *(["quick"] if name == "train_start" else ["some-run"][:name != "train_revert"]))
+            args = {"train_start": ["quick"], "train_revert": [], "train_push": ["some-run", "you/digitgan"]}
+            call(demo, name, *args.get(name, ["some-run"]))
 
 
 def test_make_run_manager_only_when_enabled(weights, tmp_path, monkeypatch):
@@ -117,7 +119,7 @@ def test_endpoints_are_public_with_their_parameters(served_app):
     params = {name: [p["parameter_name"] for p in named[f"/{name}"]["parameters"]] for name in TRAIN_ENDPOINTS}
     assert params == {"train_start": ["preset", "steps", "batch_size", "seed"], "train_status": ["run"],
                       "train_stop": ["run"], "train_resume": ["run", "steps"], "train_serve": ["run"],
-                      "train_revert": []}
+                      "train_revert": [], "train_push": ["run", "repo"]}
     start = {p["parameter_name"]: p for p in named["/train_start"]["parameters"]}
     assert all(p["parameter_has_default"] for p in start.values())
     assert start["preset"]["parameter_default"] == "quick" and start["steps"]["parameter_default"] is None

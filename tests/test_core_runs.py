@@ -279,7 +279,7 @@ def test_presets_pass_the_trainer_preset_and_only_given_overrides(manager, tmp_p
 
 
 def test_train_py_accepts_the_command_lines_the_manager_builds(manager):
-    import train as train_cli
+    from gan.training.command_line import build_parser, config_from_args
 
     quick = manager.start("quick", steps=30, seed=5)
     wait_until(lambda: manager.status(quick.name).state == "finished")
@@ -289,11 +289,11 @@ def test_train_py_accepts_the_command_lines_the_manager_builds(manager):
     manager.resume(custom.name, steps=60)
     wait_until(lambda: manager.status(custom.name).state == "finished")
     launches = [json.loads((run.run_dir / "run.json").read_text())["launches"] for run in (quick, custom)]
-    parser = train_cli.build_parser()
-    cfg = train_cli.config_from_args(parser.parse_args(launches[0][0]["argv"][2:]))
+    parser = build_parser()
+    cfg = config_from_args(parser.parse_args(launches[0][0]["argv"][2:]))
     assert (cfg.steps, cfg.batch_size, cfg.seed, cfg.export_dir, cfg.log_every) == (30, 64, 5, None, 10)
     assert cfg.run_dir == str(quick.run_dir)
-    cfg = train_cli.config_from_args(parser.parse_args(launches[1][0]["argv"][2:]))
+    cfg = config_from_args(parser.parse_args(launches[1][0]["argv"][2:]))
     assert (cfg.steps, cfg.batch_size) == (RUN_PRESETS["custom"].steps, 16)
     resume = parser.parse_args(launches[1][1]["argv"][2:])
     assert resume.resume == str(custom.run_dir) and resume.steps == 60 and resume.export_dir == "none"

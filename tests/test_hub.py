@@ -3,6 +3,7 @@ the layout the library writes (tests/hub_standin.py), HF_HUB_OFFLINE=1, and a gu
 refuses any connection off this machine. The few online cases talk to a loopback Hub."""
 from __future__ import annotations
 
+import dataclasses
 import filecmp
 import hashlib
 import inspect
@@ -333,3 +334,159 @@ def test_the_upload_step_calls_huggingface_hub_as_it_is_defined(monkeypatch, tmp
     create, upload = calls
     assert create.arguments["repo_id"] == REPO_ID and create.arguments["exist_ok"] is True
     assert upload.arguments["folder_path"] == tmp_path and upload.arguments["repo_type"] == "model"
+
+
+# ----------------------------------------------------------------------------- the app and the CLIs
+
+def test_the_app_serves_a_hub_repo_and_names_it(cached, tmp_path):
+    """--weights / DIGITGAN_WEIGHTS hf://...: served like a folder, named with its commit in
+    the Model tab and in every image's provenance."""
+    from PIL import Image
+
+    from gan.files import OutputFolder
+    from gan.serving.model_holder import ModelHolder
+    from gan.serving.service import DigitService
+
+    repo, snapshot = cached
+    service = DigitService(ModelHolder(f"hf://{REPO_ID}@v1"), output=OutputFolder(tmp_path / "out"),
+                           auto_reload_s=None)
+    named = f"hf://{REPO_ID}@{repo.commit}"
+    model = service.model()
+    assert model.hub_ref == named and model.folder == snapshot
+    with Image.open(service.generate(3, 42, 0.8)) as png:
+        assert png.text["weights_source"] == named
+        assert png.text["weights_sha256"] == model.fingerprint
+    local = DigitService(ModelHolder(SHIPPED), output=OutputFolder(tmp_path / "local"), auto_reload_s=None)
+    with Image.open(local.generate(3, 42, 0.8)) as png:
+        assert "weights_source" not in png.text  # a local folder's images are as they were
+    card = service.model_card()
+    assert named in card.markdown and card.details["hub"] == named
+    assert "unchanged" in service.reload()  # Reload asks the Hub (here: the cache) again
+
+
+def test_a_missing_hub_repo_keeps_the_app_from_starting_with_the_reason(hub_env, capsys, monkeypatch):
+    import app
+
+    monkeypatch.setattr(app, "configure_cpu_threads", lambda threads: 1)
+    assert app.main(["--weights", "hf://nobody/nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "nobody/nothing" in err and "Traceback" not in err
+
+
+def test_generate_cli_reads_a_hub_repo(cached, tmp_path):
+    from PIL import Image
+
+    from gan import generate as generate_cli
+
+    repo, _ = cached
+    out = tmp_path / "grid.png"
+    assert generate_cli.main(["--weights", f"hf://{REPO_ID}", "--digits", "3", "--seeds", "0-3",
+                              "--out", str(out)]) == 0
+    with Image.open(out) as png:
+        assert png.text["weights_source"] == f"hf://{REPO_ID}@{repo.commit}"
+
+
+@pytest.mark.parametrize("command", ["evaluate", "directions"])
+def test_commands_that_write_beside_the_weights_refuse_a_hub_repo(command, capsys):
+    import importlib
+
+    module = importlib.import_module(f"gan.{command}")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--weights", f"hf://{REPO_ID}"])
+    assert exit_info.value.code == 2 and "needs a local folder" in capsys.readouterr().err
+
+
+def test_train_py_pushes_the_export_with_its_command(uploads, tmp_path, monkeypatch):
+    import train as train_cli
+
+    monkeypatch.setenv("HF_TOKEN", "hf_token_for_tests")
+    args = ["--synthetic-size", "64", "--steps", "4", "--batch-size", "8", "--g-width", "8",
+            "--d-width", "8", "--log-every", "2", "--sample-every", "4", "--ckpt-every", "4",
+            "--metrics-every", "0", "--threads", "1", "--device", "cpu", "--no-progress",
+            "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export"),
+            "--push-to-hub", REPO_ID]
+    assert train_cli.main(args) == 0
+    (call,) = uploads
+    assert call["repo_id"] == REPO_ID and call["token"] == "hf_token_for_tests"
+    assert call["files"]["model.safetensors"] == (tmp_path / "export" / "model.safetensors").read_bytes()
+    assert "--push-to-hub digitgan/mnist-generator" in call["files"]["README.md"].decode()
+
+
+def test_train_py_refuses_a_bad_repo_before_training(tmp_path, capsys):
+    import train as train_cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        train_cli.main(["--synthetic-size", "64", "--run-dir", str(tmp_path / "run"), "--push-to-hub", "no-slash"])
+    assert exit_info.value.code == 2 and "owner/name" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_train_tab_pushes_a_stopped_run(uploads, tmp_path):
+    from gan.runs.manager import RunManager
+
+    runs = tmp_path / "runs"
+    run_dir = runs / "tiny"
+    args = ["--synthetic-size", "64", "--steps", "4", "--batch-size", "8", "--g-width", "8",
+            "--d-width", "8", "--metrics-every", "0", "--threads", "1", "--device", "cpu",
+            "--no-progress", "--no-evaluate", "--run-dir", str(run_dir), "--export-dir", "none"]
+    import train as train_cli
+
+    assert train_cli.main(args) == 0
+    manager = RunManager(runs)
+    with pytest.raises(ValueError, match="owner/name"):
+        manager.push("tiny", "no-slash", token="t")
+    url = manager.push("tiny", REPO_ID, token="hf_token_for_tests")
+    assert url.startswith("https://") and uploads[0]["token"] == "hf_token_for_tests"
+    assert sorted(uploads[0]["files"]) == ["README.md", "config.json", "model.safetensors", "training.json"]
+    assert not any((runs / ".served").iterdir())  # the temporary export is gone
+
+
+# ----------------------------------------------------------------------------- Space folders
+
+@pytest.mark.parametrize("kind", ["zerogpu", "cpu"])
+def test_a_space_folder_holds_what_the_hardware_runs_and_nothing_else(kind, tmp_path):
+    from gan.space.folder import ZEROGPU_TORCH, build_space_folder
+
+    out = build_space_folder(tmp_path / "space", kind=kind)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["README.md", "app.py", "app_tabs", "gan", "requirements.txt", "train.py", "weights"]
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert not any(part in f for f in files for part in ("__pycache__", "tests/", "benchmarks/", "gan/space"))
+    assert load_generator(out / "weights").generate([3], [1]).shape == (1, 28, 28)
+    front = yaml.safe_load((out / "README.md").read_text().split("---")[1])
+    assert front["sdk"] == "gradio" and front["app_file"] == "app.py"
+    assert front["python_version"] == "3.12"
+    assert front["suggested_hardware"] == {"zerogpu": "zero-a10g", "cpu": "cpu-basic"}[kind]
+    requirements = (out / "requirements.txt").read_text()
+    torch_pin = next(line for line in requirements.splitlines() if line.startswith("torch=="))
+    assert torch_pin.split("==")[1] in ZEROGPU_TORCH
+    assert ("spaces==" in requirements) == (kind == "zerogpu")
+    assert f"sdk_version: {front['sdk_version']}" in (out / "README.md").read_text()
+
+
+def test_a_space_folder_can_serve_a_hub_reference(tmp_path):
+    from gan.space.folder import WEIGHTS_REF_FILE, build_space_folder
+
+    out = build_space_folder(tmp_path / "space", kind="zerogpu", weights=f"hf://{REPO_ID}@v1")
+    assert not (out / "weights").exists()
+    assert (out / WEIGHTS_REF_FILE).read_text().strip() == f"hf://{REPO_ID}@v1"
+    assert f"hf://{REPO_ID}@v1" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("weights, says", [("missing-folder", "does not exist"),
+                                           ("hf://no-slash", "owner/name")])
+def test_a_space_folder_that_could_not_work_is_refused(weights, says, tmp_path):
+    from gan.space.folder import build_space_folder
+
+    with pytest.raises(WeightsError, match=says):
+        build_space_folder(tmp_path / "space", kind="zerogpu", weights=tmp_path / weights
+                           if not weights.startswith("hf://") else weights)
+    assert not (tmp_path / "space").exists() and not list(tmp_path.glob(".space-*"))
+
+
+def test_a_space_folder_refuses_a_torch_zerogpu_does_not_run():
+    from gan.space.folder import HARDWARE, pinned_requirements
+
+    wrong = dataclasses.replace(HARDWARE["zerogpu"], torch="2.14.1")
+    with pytest.raises(ValueError, match="ZeroGPU runs torch 2.8.0, 2.9.1, 2.10.0, 2.11.0"):
+        pinned_requirements(wrong)

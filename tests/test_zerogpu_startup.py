@@ -258,3 +258,88 @@ def test_an_app_without_decorated_functions_sends_no_startup_report(tiny_app_scr
             stop(app)
     assert standin.requests == []
     assert BLOCKED_MARK not in app.log(), app.log()
+
+
+# ----------------------------------------------------------------------------- DigitGAN's own app
+
+def expected_digit(digit: int, seed: int, psi: float):
+    import numpy as np
+
+    from gan.images import upscale
+    from gan.model.weights import load_generator
+
+    image = load_generator(REPO_ROOT / "weights").generate([digit], [seed], truncation_psi=psi)[0]
+    return upscale(image.numpy(), 10).astype(np.uint8)
+
+
+def check_generate(client) -> None:
+    """/generate answers with the shipped weights' own digit: the generator serves from the
+    CPU, never from a "cuda" copy that ZeroGPU empties at launch."""
+    import numpy as np
+    from PIL import Image
+
+    path = client.predict(3, 42, 0.8, api_name="/generate")
+    with Image.open(path) as png:
+        assert np.array_equal(np.asarray(png.convert("L")), expected_digit(3, 42, 0.8))
+
+
+def launch_digitgan(script: Path, standin: ZeroGPUStandIn, folder: Path, **env) -> LaunchedApp:
+    return launch_zerogpu_app(script, standin, folder, extra_env={
+        "DIGITGAN_WEIGHTS": str(REPO_ROOT / "weights"), "DIGITGAN_ALLOW_TRAINING": "1",
+        "DIGITGAN_RUNS_DIR": str(folder / "runs"), **env})
+
+
+def test_the_app_registers_its_gpu_function_before_launch_and_serves_from_the_cpu(tmp_path):
+    from gradio_client import Client
+
+    with ZeroGPUStandIn() as standin:
+        app = launch_digitgan(REPO_ROOT / "app.py", standin, tmp_path)
+        try:
+            assert [r.path for r in standin.requests] == ["/startup-report"]
+            client = Client(app.url, verbose=False)
+            check_generate(client)
+            # a Start asks the platform for the GPU for the run; without a GPU here the worker
+            # cannot start CUDA, and the run says so instead of hanging
+            payload = client.predict("custom", 20, 8, 0, api_name="/train_start")
+            paths = [r.path for r in standin.requests]
+            assert paths[:2] == ["/startup-report", "/schedule"] and "/release" in paths
+            schedule = standin.requests_to("/schedule")[0]
+            assert schedule.query["durationSeconds"] == "120"  # DIGITGAN_GPU_SECONDS' default
+            assert payload["state"] == "dead"
+            assert "the GPU call ended before the run did" in payload["message"]
+        finally:
+            stop(app)
+    assert BLOCKED_MARK not in app.log(), app.log()
+
+
+def test_off_zerogpu_the_app_starts_without_the_spaces_package(tmp_path):
+    from gradio_client import Client
+
+    blocker = tmp_path / "no_spaces"
+    blocker.mkdir()
+    (blocker / "spaces.py").write_text("raise ImportError('spaces is not installed here')\n")
+    site = tmp_path / "site"  # launch_zerogpu_app writes the loopback guard there
+    with ZeroGPUStandIn() as standin:
+        app = launch_digitgan(REPO_ROOT / "app.py", standin, tmp_path, SPACES_ZERO_GPU="",
+                              PYTHONPATH=os.pathsep.join([str(blocker), str(site), str(TESTS_DIR),
+                                                          str(REPO_ROOT)]))
+        try:
+            check_generate(Client(app.url, verbose=False))
+        finally:
+            stop(app)
+    assert standin.requests == []
+
+
+def test_a_generated_zerogpu_folder_starts_on_zerogpu(tmp_path):
+    from gradio_client import Client
+
+    from gan.space.folder import build_space_folder
+
+    out = build_space_folder(tmp_path / "space", kind="zerogpu")
+    with ZeroGPUStandIn() as standin:
+        app = launch_digitgan(out / "app.py", standin, tmp_path, DIGITGAN_WEIGHTS=str(out / "weights"))
+        try:
+            assert [r.path for r in standin.requests] == ["/startup-report"]
+            check_generate(Client(app.url, verbose=False))
+        finally:
+            stop(app)

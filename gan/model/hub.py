@@ -178,6 +178,25 @@ def fetch_hub_weights(ref: str | HubRef, *, cache_dir: str | Path | None = None,
     return folder
 
 
+def is_hub_ref(source: object) -> bool:
+    return isinstance(source, str) and source.startswith(HUB_SCHEME)
+
+
+def resolve_weights(source: str | Path) -> tuple[Path, str | None]:
+    """A weights source as `--weights` and DIGITGAN_WEIGHTS take it -> (local folder, where it
+    came from): a folder is itself (None); `hf://owner/name[@revision]` is fetched and
+    validated, and named with the commit it resolved to (`hf://owner/name@<commit>`)."""
+    if not is_hub_ref(source):
+        return Path(source), None
+    ref = source if isinstance(source, HubRef) else None
+    try:
+        ref = ref or parse_hub_ref(str(source))
+    except ValueError as exc:
+        raise WeightsError(str(exc)) from exc
+    folder = fetch_hub_weights(ref)
+    return folder, f"{HUB_SCHEME}{ref.repo_id}@{folder.name}"  # snapshots/<commit>
+
+
 # ----------------------------------------------------------------------------- push
 
 # The metrics that describe the generator go into the card's model-index.

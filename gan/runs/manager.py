@@ -21,6 +21,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 from ..config import TrainConfig, preset_values
 from ..files import atomic_write_json
 from ..inputs import as_batch_size, as_choice, as_run_name, as_train_seed, as_train_steps
-from ..training.run_folder import CHECKPOINT_FILE, CONSOLE_FILE, RUN_FILE
+from ..model.hub import check_repo_id, push_weights_to_hub
+from ..training.run_folder import CHECKPOINT_FILE, CONSOLE_FILE, RUN_FILE, STOP_FILE, export_from_checkpoint
 from .served import ServedWeights
 from .status import RUN_MARKERS, RunStatus, number, read_json, read_run_status, records, trainer_alive
 
@@ -56,6 +58,7 @@ def _trainer_preset(name: str, description: str) -> Preset:
 RUN_PRESETS = {
     "quick": _trainer_preset("quick", "about 97% class accuracy in roughly 5 minutes on 2 CPU cores"),
     "standard": _trainer_preset("standard", "the recipe of the shipped weights"),
+    "gpu": _trainer_preset("gpu", "for a GPU (e.g. a ZeroGPU Space): batch 512, as many updates as standard"),
     "custom": Preset("custom", TrainConfig().steps, TrainConfig().batch_size,
                      "your own steps, batch size and seed", None),
 }
@@ -91,6 +94,12 @@ class RunManager:
     holder's hot swap); `served_weights` is the folder the app serves now, which `revert()`
     brings back after the first `serve()`. `extra_args` are appended to every new run's
     command line by the operator (never from a page), e.g. a smaller model for tests.
+
+    `gpu_train(train_args, gpu_seconds) -> exit code`, when given, trains a run in this process
+    instead of starting train.py: on ZeroGPU, where the app passes gan.runs.zerogpu's
+    `train_in_this_process` decorated with `@spaces.GPU`. Start and Resume then return when
+    that call has ended (the run stopped itself with a checkpoint before `gpu_seconds`), and
+    Stop asks the run to stop through a file in its folder.
     """
 
     def __init__(self, runs_root: str | os.PathLike, *, python: str = sys.executable,
@@ -100,7 +109,8 @@ class RunManager:
                  served_weights: str | os.PathLike | None = None, extra_args: Sequence[str] = (),
                  log_every: int | None = 10, sample_every: int | None = 100, niceness: int = 10,
                  stop_timeout_s: float = 60.0,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None,
+                 gpu_train: Callable[[list[str], int], int] | None = None, gpu_seconds: int = 120):
         self.runs_root = Path(runs_root).resolve()
         self.runs_root.mkdir(parents=True, exist_ok=True)
         self.python, self.train_script = python, Path(train_script).resolve()
@@ -114,6 +124,8 @@ class RunManager:
         self.weights = ServedWeights(serve, served_root=served_root or self.runs_root / SERVED_FOLDER,
                                      current=served_weights) if serve is not None else None
         self._children: dict[str, subprocess.Popen] = {}
+        self.gpu_train, self.gpu_seconds = gpu_train, gpu_seconds
+        self._gpu_run: str | None = None  # the run training inside gpu_train right now
         self._lock = threading.RLock()  # start/resume/stop/serve: one at a time
         self._record_lock = threading.RLock()  # run.json updates and child handles (status polls too)
 
@@ -190,6 +202,7 @@ class RunManager:
                 "batch_size": batch_size or preset.batch_size, "seed": seed,
                 "created_at": time.time(), "launches": []})
             pid = self._launch(run_dir, argv)
+        self._train_on_gpu(run_dir, argv)
         return RunInfo(run_dir.name, run_dir, pid, preset.name, steps or preset.steps,
                        batch_size or preset.batch_size, seed)
 
@@ -219,12 +232,14 @@ class RunManager:
                 record["steps"] = steps
             atomic_write_json(run_dir / RUN_FILE, record)
             pid = self._launch(run_dir, argv)
+        self._train_on_gpu(run_dir, argv)
         return RunInfo(run_dir.name, run_dir, pid, str(record.get("preset", "custom")),
                        number(record.get("steps"), int), number(record.get("batch_size"), int),
                        number(record.get("seed"), int) or 0)
 
     def stop(self, name: object, *, timeout_s: float | None = None) -> RunStatus:
-        """SIGTERM the run's trainer (it checkpoints and exits with 130) and wait for it."""
+        """SIGTERM the run's trainer (it checkpoints and exits with 130) and wait for it; a run
+        inside the GPU call is asked through a stop request in its folder instead."""
         run_dir = self.run_dir(name)
         timeout_s = self.stop_timeout_s if timeout_s is None else timeout_s
         with self._lock:
@@ -232,6 +247,12 @@ class RunManager:
             if current.state != "running" or current.pid is None:
                 raise ValueError(f"run {run_dir.name!r} is not running ({current.label})")
             self._update_launch(run_dir, stop_requested=True)
+            if self._gpu_run == run_dir.name:
+                (run_dir / STOP_FILE).touch()
+                deadline = time.monotonic() + timeout_s
+                while self._gpu_run == run_dir.name and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                return self._read(run_dir)
             try:
                 os.kill(current.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -250,6 +271,28 @@ class RunManager:
         with self._lock:
             return self.weights.serve_run(run_dir)
 
+    def push(self, name: object, repo_id: object, *, token: str | None) -> str:
+        """Export the run's EMA generator (latest checkpoint) and upload it with a model card
+        to the Hub model repo `repo_id`; returns the commit URL. Refused while it trains."""
+        run_dir = self.run_dir(name)
+        if not isinstance(repo_id, str):
+            raise ValueError(f"repo must be a Hub model repo owner/name, got {repo_id!r}")
+        check_repo_id(repo_id)
+        with self._lock:
+            current = self._read(run_dir, details=False)
+            if current.state == "running":
+                raise ValueError(f"run {run_dir.name!r} is training: push it once it has stopped or finished")
+            if not (run_dir / CHECKPOINT_FILE).is_file():
+                raise ValueError(f"run {run_dir.name!r} has no checkpoint yet: nothing to push")
+            (self.runs_root / SERVED_FOLDER).mkdir(exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="push-", dir=self.runs_root / SERVED_FOLDER) as folder:
+                command = shlex.join(["python", "train.py", "--export", run_dir.name, "--push-to-hub", repo_id])
+                export_from_checkpoint(run_dir, folder, command=command)
+                try:
+                    return push_weights_to_hub(folder, repo_id, token=token, command=command)
+                except Exception as exc:  # the Hub's refusals come in many types
+                    raise ValueError(f"could not push run {run_dir.name!r} to {repo_id}: {exc}") from exc
+
     def revert(self) -> str:
         """Serve the weights served before the last serve() (or revert()) again."""
         if self.weights is None:
@@ -260,6 +303,9 @@ class RunManager:
     # ------------------------------------------------------------------ internals
 
     def _read(self, run_dir: Path, *, details: bool = True) -> RunStatus:
+        if self.gpu_train is not None:  # no train.py processes: this manager knows what trains
+            return read_run_status(run_dir, script_name=self.train_script.name, details=details,
+                                   in_flight=self._gpu_run == run_dir.name)
         self._reap(run_dir)
         status = read_run_status(run_dir, script_name=self.train_script.name, details=details)
         child = self._children.get(run_dir.name)
@@ -303,6 +349,15 @@ class RunManager:
         return args + ([] if self.allow_download else ["--no-download"])
 
     def _launch(self, run_dir: Path, argv: list[str]) -> int:
+        if self.gpu_train is not None:  # trained by _train_on_gpu once the lock is released
+            with self._record_lock:
+                self._gpu_run = run_dir.name
+                with open(run_dir / CONSOLE_FILE, "a") as console:
+                    console.write(f"$ {shlex.join(['python', 'train.py', *argv[2:]])}  "
+                                  f"(on the GPU, at most {self.gpu_seconds} s)\n")
+                self._record_launch(run_dir, {"pid": os.getpid(), "argv": argv, "mode": "gpu",
+                                              "gpu_seconds": self.gpu_seconds})
+            return os.getpid()
         env = dict(os.environ if self.env is None else self.env, PYTHONUNBUFFERED="1")
         with open(run_dir / CONSOLE_FILE, "ab") as console:
             console.write(f"$ {shlex.join(argv)}\n".encode())
@@ -316,11 +371,29 @@ class RunManager:
                 pass
         with self._record_lock:
             self._children[run_dir.name] = child
-            record = read_json(run_dir, RUN_FILE, dict) or {}
-            record["launches"] = records(record.get("launches"), ("pid",)) + [
-                {"pid": child.pid, "argv": argv, "started_at": time.time(), "exit_code": None}]
-            atomic_write_json(run_dir / RUN_FILE, record)
+            self._record_launch(run_dir, {"pid": child.pid, "argv": argv})
         return child.pid
+
+    def _record_launch(self, run_dir: Path, launch: dict) -> None:
+        record = read_json(run_dir, RUN_FILE, dict) or {}
+        record["launches"] = records(record.get("launches"), ("pid",)) + [
+            {**launch, "started_at": time.time(), "exit_code": None}]
+        atomic_write_json(run_dir / RUN_FILE, record)
+
+    def _train_on_gpu(self, run_dir: Path, argv: list[str]) -> None:
+        """The GPU call for a run `_launch` prepared (nothing without gpu_train): blocks until
+        the run stops, finishes or the call fails, then records how it ended."""
+        if self.gpu_train is None:
+            return
+        try:
+            code = self.gpu_train(argv[2:], self.gpu_seconds)
+            self._update_launch(run_dir, exit_code=int(code))
+        except Exception as exc:  # the platform refused the call, or the worker died
+            self._update_launch(run_dir, message=f"the GPU call ended before the run did "
+                                                 f"({type(exc).__name__}: {exc}); Resume continues "
+                                                 "from the last checkpoint")
+        finally:
+            self._gpu_run = None
 
     def _update_launch(self, run_dir: Path, *, pid: int | None = None, **values) -> None:
         """Add values to the latest launch in run.json (if it is `pid`'s, when given)."""

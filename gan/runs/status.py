@@ -202,6 +202,8 @@ def decide_state(*, status: dict, fresh: bool, alive: bool, launch: dict | None,
         return "running", said if fresh else "starting"
     if fresh and status.get("state") in FINAL_STATES:
         return status["state"], said
+    if launch and isinstance(launch.get("message"), str):
+        return "dead", launch["message"]
     code = number(launch.get("exit_code"), int) if launch else None
     if code is not None:
         return _state_from_exit(code, stop_requested=bool(launch.get("stop_requested")),
@@ -228,18 +230,24 @@ def _state_from_exit(code: int, *, stop_requested: bool, console: list[str]) -> 
 
 
 def read_run_status(run_dir: Path, *, script_name: str, details: bool = True,
-                    log_lines: int = 40) -> RunStatus:
+                    log_lines: int = 40, in_flight: bool | None = None) -> RunStatus:
     """The run's state and progress from its files. `details=False` skips the histories and
-    log tails (for a listing)."""
+    log tails (for a listing). `in_flight`: whether the run trains right now, where the caller
+    knows it (a run inside a ZeroGPU worker has no train.py process to look for)."""
     run = read_json(run_dir, RUN_FILE, dict) or {}
     status = read_json(run_dir, STATUS_FILE, dict) or {}
     launches = records(run.get("launches"), ("pid",))
     launch = launches[-1] if launches else None
     status_pid = number(status.get("pid"), int)
     pid = number(launch["pid"], int) if launch else status_pid
-    alive = trainer_alive(pid, script_name=script_name, run_dir=run_dir)
     console = read_tail(run_dir, CONSOLE_FILE, lines=log_lines)
-    fresh = launch is None or (status_pid is not None and status_pid == pid)
+    if in_flight is None:
+        alive = trainer_alive(pid, script_name=script_name, run_dir=run_dir)
+        fresh = launch is None or (status_pid is not None and status_pid == pid)
+    else:  # written by this launch: the worker's pid is not the launch's
+        alive = in_flight
+        started, updated = number((launch or {}).get("started_at")), number(status.get("updated_at"))
+        fresh = launch is None or (started is not None and updated is not None and updated >= started)
     state, message = decide_state(status=status, fresh=fresh, alive=alive, launch=launch,
                                   console=console)
     history = records(read_json(run_dir, HISTORY_FILE, list), ("step", "d_loss", "g_loss")) \

@@ -96,8 +96,9 @@ def _compact(obj: Any, max_list: int = 20) -> Any:
 
 def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: str | None = None) -> ModelCard:
     g = model.generator
+    source = f"the Hub repo `{model.hub_ref}`" if model.hub_ref else f"`{model.folder}`"
     lines = [f"**Weights** `{model.fingerprint}`"
-             + (f" from `{model.folder}`" if model.folder else " (in memory)")
+             + (f" from {source}" if model.folder else " (in memory)")
              + f", loaded {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(model.loaded_at))}",
              f"**Generator** {count_parameters(g):,} parameters; config "
              + ", ".join(f"{k}={v}" for k, v in model.config.to_dict().items())]
@@ -106,6 +107,8 @@ def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: st
     details: dict[str, Any] = {"weights_sha256": model.fingerprint,
                                "folder": str(model.folder) if model.folder else None,
                                "config": model.config.to_dict()}
+    if model.hub_ref:
+        details["hub"] = model.hub_ref
     images: dict[str, Path | None] = {"samples": None, "loss_curve": None, "progress": None,
                                       "nearest_neighbours": None}
     folder = model.folder

@@ -4,6 +4,7 @@
     model = holder.current()            # a request keeps this one reference to the end
     holder.reload()                     # the same folder again (old model kept on failure)
     holder.serve("runs/x/export")       # another folder, same checks, same atomic swap
+    ModelHolder("hf://owner/name@v1")   # a Hub model repo, fetched and validated alike
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import torch
 
 from ..config import ModelConfig
 from ..model.networks import Generator
+from ..model.hub import is_hub_ref, resolve_weights
 from ..model.weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, load_generator, weights_fingerprint
 
 log = logging.getLogger(__name__)
@@ -45,16 +47,17 @@ class LoadedModel:
     folder: Path | None         # None for an in-memory generator
     stamp: tuple = ()
     loaded_at: float = field(default_factory=time.time)
+    hub_ref: str | None = None  # "hf://owner/name@<commit>" when it came from the Hub
 
     @property
     def config(self) -> ModelConfig:
         return self.generator.config
 
 
-def load_model(folder: str | os.PathLike, *, device: torch.device | str = "cpu") -> LoadedModel:
-    """Load and validate the weights in `folder`; WeightsError if they are missing, broken
-    or change mid-load."""
-    folder = Path(folder)
+def load_model(source: str | os.PathLike, *, device: torch.device | str = "cpu") -> LoadedModel:
+    """Load and validate the weights in a folder or a Hub repo (`hf://owner/name[@revision]`);
+    WeightsError if they are missing, broken or change mid-load."""
+    folder, hub_ref = resolve_weights(source)
     stamp = file_stamp(folder)
     generator = load_generator(folder, device=device)
     try:
@@ -64,7 +67,7 @@ def load_model(folder: str | os.PathLike, *, device: torch.device | str = "cpu")
     if file_stamp(folder) != stamp:
         raise WeightsError(f"the weights in {folder} changed while they were being loaded "
                            "(is train.py writing new ones right now?); try again")
-    return LoadedModel(generator, fingerprint, folder, stamp)
+    return LoadedModel(generator, fingerprint, folder, stamp, hub_ref=hub_ref)
 
 
 def in_memory_model(generator: Generator) -> LoadedModel:
@@ -102,6 +105,8 @@ class ModelHolder:
         else:
             model = load_model(source, device=device)
         self._model = model
+        # what reload() loads again: a Hub reference is resolved anew (a branch may have moved)
+        self._source: str | Path | None = model.hub_ref and str(source) or model.folder
         self._lock = threading.Lock()
         self._last_check = time.monotonic()
         self._failed_stamp: tuple | None = None
@@ -115,10 +120,10 @@ class ModelHolder:
     def current(self) -> LoadedModel:
         return self._model
 
-    def _swap(self, folder: Path) -> ReloadResult:
+    def _swap(self, source: str | Path) -> ReloadResult:
         old = self._model
         try:
-            new = load_model(folder, device=self.device)
+            new = load_model(source, device=self.device)
         except WeightsError as exc:
             self.last_error = str(exc)
             raise WeightsError(f"New weights rejected, still serving {old.fingerprint}: {exc}",
@@ -127,28 +132,30 @@ class ModelHolder:
         self.reloads += 1
         self.last_error = None
         self._failed_stamp = None
+        self._source = source
         changed = new.fingerprint != old.fingerprint
-        message = (f"Loaded weights {new.fingerprint} from {folder} (replacing {old.fingerprint})"
-                   if changed else f"Reloaded {folder}: the weights are unchanged ({new.fingerprint})")
+        where = new.hub_ref or new.folder
+        message = (f"Loaded weights {new.fingerprint} from {where} (replacing {old.fingerprint})"
+                   if changed else f"Reloaded {where}: the weights are unchanged ({new.fingerprint})")
         log.info(message)
         return ReloadResult(changed, message)
 
     def reload(self) -> ReloadResult:
-        """Load the weights folder again and swap; WeightsError (old model kept) if invalid."""
-        folder = self._model.folder
-        if folder is None:
+        """Load the weights folder (or Hub repo) again and swap; WeightsError (old model kept)
+        if invalid."""
+        if self._source is None:
             raise WeightsError("this app serves an in-memory generator; there is no weights "
                                "folder to reload from")
         with self._lock:
             self._last_check = time.monotonic()
-            return self._swap(folder)
+            return self._swap(self._source)
 
-    def serve(self, folder: str | os.PathLike) -> ReloadResult:
-        """Serve the weights in another folder from now on (reloads then read that folder);
-        WeightsError (old model kept) if they are invalid."""
+    def serve(self, source: str | os.PathLike) -> ReloadResult:
+        """Serve the weights in another folder (or Hub repo) from now on (reloads then read
+        it); WeightsError (old model kept) if they are invalid."""
         with self._lock:
             self._last_check = time.monotonic()
-            return self._swap(Path(folder))
+            return self._swap(source if is_hub_ref(source) else Path(source))
 
     def reload_if_changed(self, min_interval: float = 0.0) -> ReloadResult | None:
         """Reload if the weight files changed on disk since they were loaded.
@@ -158,8 +165,8 @@ class ModelHolder:
         retried until the files change again. Returns None when nothing was attempted.
         """
         folder = self._model.folder
-        if folder is None or time.monotonic() - self._last_check < min_interval:
-            return None
+        if folder is None or self._model.hub_ref or time.monotonic() - self._last_check < min_interval:
+            return None  # a Hub snapshot never changes: Reload asks the Hub again
         if not self._lock.acquire(blocking=False):
             return None
         try:

@@ -54,6 +54,8 @@ def provenance(model: LoadedModel, **fields: object) -> dict[str, str]:
     meta = {"Software": SOFTWARE}
     meta.update({k: _text(v) for k, v in fields.items()})
     meta["weights_sha256"] = model.fingerprint
+    if model.hub_ref:  # where to get the same weights again
+        meta["weights_source"] = model.hub_ref
     return meta
 
 

@@ -31,7 +31,7 @@ from ..model.networks import MBSTD_GROUP, Discriminator, Generator, recalibrate_
 from ..runtime import configure_cpu_threads, select_device
 from .distributed import Dist, agree, gather_objects, init_distributed
 from .losses import gan_step
-from .run_folder import (CHECKPOINT_FILE, HISTORY_FILE, LOG_FILE, METRICS_HISTORY_FILE, SAMPLES_DIR,
+from .run_folder import (CHECKPOINT_FILE, HISTORY_FILE, LOG_FILE, METRICS_HISTORY_FILE, SAMPLES_DIR, STOP_FILE,
                          ProgressPictures, export_generator, load_checkpoint, save_checkpoint,
                          write_status)
 
@@ -98,10 +98,14 @@ class LossWindow:
 
 # ----------------------------------------------------------------------------- stopping
 class StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop checkpoints at the end of the current step."""
+    """Why a run should stop at the end of the current step, with a checkpoint: SIGINT or
+    SIGTERM, a stop request in the run folder (the Train tab writes one for a run inside a
+    ZeroGPU worker, which it cannot signal), or the run's time limit in this process."""
 
-    def __init__(self):
+    def __init__(self, run_dir: Path, time_limit_s: float = 0.0):
         self.signal: int | None = None
+        self.request = run_dir / STOP_FILE
+        self.time_limit_s, self.start = time_limit_s, time.perf_counter()
         self._previous: dict[int, object] = {}
 
     def __enter__(self):
@@ -112,6 +116,15 @@ class StopFlag:
 
     def _handle(self, signum, frame):
         self.signal = signum
+
+    def reason(self) -> str | None:
+        if self.signal is not None:
+            return "signal"
+        if self.time_limit_s and time.perf_counter() - self.start >= self.time_limit_s:
+            return f"its time limit ({self.time_limit_s:g} s)"
+        if self.request.exists():
+            return "request"
+        return None
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -148,6 +161,7 @@ class Trainer:
         self._log, self._log_file = log or tqdm.write, None
         if self.ddp.is_main:
             (self.run_dir / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+            (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # a request for an earlier launch
             self._log_file = open(self.run_dir / LOG_FILE, "a")
         self._build_models()
         self.data = load_training_data(cfg)  # (images, labels)
@@ -350,7 +364,7 @@ def _run(t: Trainer, *, resume: bool, progress: bool, after_step: Callable[[int]
     bar = tqdm(total=cfg.steps, initial=t.step, disable=not (progress and t.ddp.is_main),
                dynamic_ncols=True, unit="step")
     window, status = LossWindow(t.device), "finished"
-    with StopFlag() as stop:
+    with StopFlag(t.run_dir, cfg.time_limit_s) as stop:
         while t.step < cfg.steps:
             t.train_step(window)  # (1) update D, (2) update G, EMA of G
             bar.update(1)
@@ -358,7 +372,8 @@ def _run(t: Trainer, *, resume: bool, progress: bool, after_step: Callable[[int]
                 after_step(t.step)
             at_log = due(t.step, cfg.log_every, cfg.steps)
             # DDP ranks must stop at the same step; agreeing costs a sync, so only at log steps
-            stop_now = agree(t.ddp, stop.signal is not None, t.device) if at_log or not t.ddp.enabled \
+            reason = stop.reason() if at_log or not t.ddp.enabled else None
+            stop_now = agree(t.ddp, reason is not None, t.device) if at_log or not t.ddp.enabled \
                 else False
             at_ckpt = due(t.step, cfg.ckpt_every, cfg.steps) or stop_now
             if at_log or at_ckpt:
@@ -374,8 +389,8 @@ def _run(t: Trainer, *, resume: bool, progress: bool, after_step: Callable[[int]
                 t.save_checkpoint()
             if stop_now:
                 status = "interrupted"
-                t.say(f"stopped by signal at step {t.step}; checkpoint saved. Resume with: "
-                      f"python train.py --resume {t.run_dir}")
+                t.say(f"stopped by {reason or 'another rank'} at step {t.step}; checkpoint saved. "
+                      f"Resume with: python train.py --resume {t.run_dir}")
                 break
     bar.close()
     export_dir = t.export() if status == "finished" else None

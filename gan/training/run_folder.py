@@ -39,6 +39,7 @@ LOG_FILE = "log.txt"                   # the trainer's log lines
 SAMPLES_DIR = "samples"                # every fixed-noise grid, samples/step_0000500.png
 RUN_FILE = "run.json"                  # written by the Train tab's run manager (options, launches)
 CONSOLE_FILE = "console.txt"           # the trainer's stdout + stderr, when the manager started it
+STOP_FILE = "stop.request"             # written to ask a trainer that cannot be signalled to stop
 
 
 # ----------------------------------------------------------------------------- checkpoint, export
