@@ -112,7 +112,7 @@ class LaunchedApp:
 
 
 def launch_zerogpu_app(script: Path, standin: ZeroGPUStandIn, folder: Path,
-                       extra_env: dict[str, str] | None = None) -> LaunchedApp:
+                       extra_env: dict[str, str] | None = None, python: str = sys.executable) -> LaunchedApp:
     """Start `script` as a ZeroGPU Space would, wait until it serves, return it."""
     site = folder / "site"
     site.mkdir(exist_ok=True)
@@ -139,7 +139,7 @@ def launch_zerogpu_app(script: Path, standin: ZeroGPUStandIn, folder: Path,
     })
     log_path = folder / "app.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(script)], cwd=folder, env=env,
+        process = subprocess.Popen([python, str(script)], cwd=folder, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
     app = LaunchedApp(f"http://127.0.0.1:{port}/", process, log_path)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -283,8 +283,9 @@ def check_generate(client) -> None:
         assert np.array_equal(np.asarray(png.convert("L")), expected_digit(3, 42, 0.8))
 
 
-def launch_digitgan(script: Path, standin: ZeroGPUStandIn, folder: Path, **env) -> LaunchedApp:
-    return launch_zerogpu_app(script, standin, folder, extra_env={
+def launch_digitgan(script: Path, standin: ZeroGPUStandIn, folder: Path, *, python: str = sys.executable,
+                    **env) -> LaunchedApp:
+    return launch_zerogpu_app(script, standin, folder, python=python, extra_env={
         "DIGITGAN_WEIGHTS": str(REPO_ROOT / "weights"), "DIGITGAN_ALLOW_TRAINING": "1",
         "DIGITGAN_RUNS_DIR": str(folder / "runs"), **env})
 
