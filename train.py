@@ -1,12 +1,6 @@
-"""Train DigitGAN: a thin CLI over gan.training (its command line: gan.training.command_line).
-
-    python train.py --data-dir DIR                      # train from scratch, export to weights/
-    python train.py --data-dir DIR --preset quick       # a short run (about 97% class accuracy)
-    python train.py --resume runs/mnist                 # continue a run from its checkpoint
-    python train.py --resume runs/mnist --steps 9000    # ... and train it for longer
-    python train.py --export runs/mnist                 # export a checkpoint's EMA generator
-    python train.py --data-dir DIR --push-to-hub you/digitgan   # ... and publish it (HF_TOKEN)
-    torchrun --nproc_per_node=4 train.py --data-dir DIR # DistributedDataParallel
+"""Train DigitGAN: a thin CLI over gan.training. `python train.py --help` lists every option
+with its default; the command line itself (the parser made from TrainConfig, the usage
+examples) lives in gan.training.command_line, so that runs inside a ZeroGPU worker read it too.
 """
 from __future__ import annotations
 
