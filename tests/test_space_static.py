@@ -237,8 +237,10 @@ def test_cli_refuses_missing_and_corrupt_weights_with_the_reason(tmp_path):
 
 
 def test_cli_offers_the_kinds_and_refuses_unbuilt_ones(tmp_path):
-    done = _cli(str(tmp_path / "out"), "--kind", "zerogpu", cwd=tmp_path)
-    assert done.returncode == 2 and "not available yet" in done.stderr
+    for kind in ("zerogpu", "cpu"):
+        done = _cli(str(tmp_path / "out"), "--kind", kind, cwd=tmp_path)
+        assert done.returncode == 2 and f"--kind {kind} is not available yet" in done.stderr
+        assert not (tmp_path / "out").exists()
     done = _cli(str(tmp_path / "out"), "--kind", "gpu", cwd=tmp_path)
     assert done.returncode == 2 and "invalid choice" in done.stderr
 
