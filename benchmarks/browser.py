@@ -1,0 +1,217 @@
+"""The static Space in headless Chromium: `python -m benchmarks.browser [--weights DIR] [--site DIR]`.
+
+Exports the site (python -m gan.space ... --kind static; the Draw tab gets the tests' stand-in
+encoder when the weights have none), serves it from loopback like `python -m http.server`, and
+measures in Debian's Chromium through Playwright:
+
+- ready: navigation to the first digit on screen, in a fresh browser context (nothing cached)
+- one digit, a 10x10 grid (with the achieved GFLOP/s), a slider move on Explore to new pixels
+  on the canvas, and Draw (preprocessing + classifier + encoder + the ten digits + the morph)
+- what the page downloads, plain and gzipped
+
+and, from the same run, the Gradio app's /generate and /grid round trips over plain HTTP
+(benchmarks/app.py's server). Prints figures and writes benchmarks/results/browser.json;
+nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .app import GRID, Server, prepare_weights, raw_http_grid
+from .common import machine_info, percentile, write_results
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+SEVEN = [(70, 60), (210, 60), (120, 235)]
+
+
+def flops_per_digit(config: dict) -> int:
+    """Multiply-adds x 2 of one generator pass (embedding, linear, two transposed convs)."""
+    z, e, w, k = config["z_dim"], config["embed_dim"], config["g_width"], config["num_classes"]
+    return 2 * (k * e + (z + e) * 2 * w * 49 + 2 * w * w * 16 * 49 + w * 16 * 196)
+
+
+def stats(values: list[float]) -> dict:
+    return {"median_ms": statistics.median(values), "p95_ms": percentile(values, 95), "min_ms": min(values),
+            "runs": len(values)}
+
+
+def _test_helpers():
+    """tests/space_static_site.py: the loopback server and the stand-in encoder, shared."""
+    if str(REPO_ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "tests"))
+    import space_static_site
+
+    return space_static_site
+
+
+def export_site(weights: str | None, folder: Path) -> tuple[Path, str]:
+    from gan.space.static_site import build_static_site
+
+    standin_encoder_onnx = _test_helpers().standin_encoder_onnx
+
+    source = Path(weights or "weights")
+    copy = folder / "weights"
+    shutil.copytree(source, copy)
+    note = "the weights' own encoder"
+    if not (copy / "encoder.onnx").exists() and not (copy / "encoder.safetensors").exists():
+        standin_encoder_onnx(copy / "encoder.onnx")
+        note = "a stand-in encoder (tests/space_static_site.py), no trained one yet"
+    site = build_static_site(folder / "site", copy)
+    return site.folder, note
+
+
+def measure_page(browser, url: str, repeats: int) -> dict:
+    ready, fetched = [], []
+    for i in range(repeats):
+        context = browser.new_context()
+        page = context.new_page()
+        if i == 0:
+            page.on("requestfinished", lambda request: fetched.append(request.url))
+        page.goto(url)
+        page.wait_for_function("document.body.dataset.ready || document.body.dataset.failed", timeout=60_000)
+        ready.append(page.evaluate("window.DigitGAN.readyAt"))
+        if i < repeats - 1:
+            context.close()
+    downloaded = sorted(set(fetched))
+    timings = page.evaluate("""async (repeats) => {
+      const time = async (fn, n) => { for (let i = 0; i < 3; i++) await fn(); const out = [];
+        for (let i = 0; i < n; i++) { const t = performance.now(); await fn(); out.push(performance.now() - t); } return out; };
+      const digits = [...Array(100).keys()].map((i) => Math.floor(i / 10)), seeds = [...Array(100).keys()].map((i) => i % 10);
+      let s = 0;
+      const one = await time(() => DigitGAN.generate([3], [s++ % 1000]), 5 * repeats);
+      const grid = await time(() => DigitGAN.generate(digits, seeds.map((x) => x + s++)), 2 * repeats);
+      return {one, grid}; }""", repeats)
+    page.click("button[data-tab=explore]")
+    page.wait_for_function("Number(document.getElementById('explore-row').dataset.paints || 0) > 0")
+    slider = page.evaluate("""async (repeats) => { const out = [];
+      const input = document.querySelector('#explore-sliders input'), canvas = document.getElementById('explore-image');
+      for (let i = 0; i < 2 * repeats; i++) {
+        const before = Number(canvas.dataset.paints);
+        const t = performance.now();
+        input.value = String(((i % 50) - 25) / 10); input.dispatchEvent(new Event('input'));
+        while (Number(canvas.dataset.paints) === before) await new Promise((r) => setTimeout(r, 0));
+        out.push(Number(canvas.dataset.paintedAt) - t);
+        await new Promise((r) => setTimeout(r, 60));   // let the 0-9 row finish, as a pause in a drag does
+      }
+      return out; }""", repeats)
+    page.click("button[data-tab=draw]")
+    box = page.locator("#draw-canvas").bounding_box()
+    page.mouse.move(box["x"] + SEVEN[0][0] * box["width"] / 280, box["y"] + SEVEN[0][1] * box["height"] / 280)
+    page.mouse.down()
+    for x, y in SEVEN[1:]:
+        page.mouse.move(box["x"] + x * box["width"] / 280, box["y"] + y * box["height"] / 280, steps=10)
+    page.mouse.up()
+    page.wait_for_function("Number(document.getElementById('draw-strip').dataset.paints || 0) > 0", timeout=60_000)
+    draw = page.evaluate("""async (repeats) => { const out = [];
+      const strip = document.getElementById('draw-strip'), find = document.getElementById('draw-find');
+      for (let i = 0; i < repeats; i++) {
+        const before = Number(strip.dataset.paints); const t = performance.now(); find.click();
+        while (Number(strip.dataset.paints) === before) await new Promise((r) => setTimeout(r, 0));
+        out.push(Number(strip.dataset.paintedAt) - t);
+      }
+      return out; }""", repeats)
+    info = page.evaluate("window.DigitGAN.info")
+    context.close()
+    return {"ready": ready, "downloaded": downloaded, "info": info, **timings, "slider": slider, "draw": draw}
+
+
+def gzipped(site: Path, files: list[Path]) -> int:
+    return sum(len(gzip.compress(p.read_bytes(), 6)) for p in files)
+
+
+def app_round_trips(weights: str | None, calls: int) -> dict:
+    import httpx
+
+    with tempfile.TemporaryDirectory(prefix="digitgan-bench-") as tmp:
+        folder = Path(tmp) / "weights"
+        folder.mkdir()
+        prepare_weights(weights, folder)
+        server = Server(folder, threads=1, concurrency=0, max_queue=64)
+        try:
+            base = server.url.rstrip("/")
+            generate, grid = [], []
+            with httpx.Client(timeout=60) as http:
+                for i in range(calls + 3):
+                    start = time.perf_counter()
+                    event = http.post(f"{base}/gradio_api/call/generate", json={"data": [i % 10, i, 1.0]}).json()["event_id"]
+                    stream = http.get(f"{base}/gradio_api/call/generate/{event}").text
+                    data = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+                    assert http.get(data[0]["url"]).content.startswith(b"\x89PNG")
+                    elapsed = (time.perf_counter() - start) * 1000
+                    start = time.perf_counter()
+                    raw_http_grid(http, base, 50_000 + i)
+                    if i >= 3:  # after warm-up
+                        generate.append(elapsed)
+                        grid.append((time.perf_counter() - start) * 1000)
+        finally:
+            server.close()
+    return {"generate": stats(generate), "grid_10x10": stats(grid), "grid_request": list(GRID)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.browser", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=None, help="weights folder (default: weights)")
+    parser.add_argument("--repeats", type=int, default=10, help="runs of each browser measurement (default: 10)")
+    parser.add_argument("--app-calls", type=int, default=15, help="app round trips per endpoint; 0 = skip the app")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    serving = _test_helpers().serving
+
+    with tempfile.TemporaryDirectory(prefix="digitgan-site-") as tmp:
+        print("exporting the static site ...", flush=True)
+        site, encoder_note = export_site(args.weights, Path(tmp))
+        all_files = [p for p in site.rglob("*") if p.is_file()]
+        with serving(site) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            print(f"measuring {url} in headless Chromium {browser.version} ...", flush=True)
+            page = measure_page(browser, url, args.repeats)
+            browser.close()
+        paths = {site / (u.split("/", 3)[3].split("?")[0] or "index.html") for u in page["downloaded"]}
+        fetched = [p for p in paths if p.is_file()]
+        sizes = {"site_mb": sum(p.stat().st_size for p in all_files) / 1e6,
+                 "site_gzip_mb": gzipped(site, all_files) / 1e6,
+                 "page_load_files": sorted(str(p.relative_to(site)) for p in fetched),
+                 "page_load_mb": sum(p.stat().st_size for p in fetched) / 1e6,
+                 "page_load_gzip_mb": gzipped(site, fetched) / 1e6}
+    app = app_round_trips(args.weights, args.app_calls) if args.app_calls else None
+    flops = flops_per_digit(page["info"]["config"])
+    grid_ms = statistics.median(page["grid"])
+    results = {"machine": machine_info(), "onnxruntime_web": page["info"]["onnxruntime_web"],
+               "threads": page["info"]["threads"], "draw_encoder": encoder_note, "mflop_per_digit": flops / 1e6,
+               "ready": stats(page["ready"]), "one_digit": stats(page["one"]), "grid_10x10": stats(page["grid"]),
+               "grid_gflops": 100 * flops / (grid_ms / 1000) / 1e9, "slider_to_pixels": stats(page["slider"]),
+               "draw": stats(page["draw"]), "sizes": sizes, "app": app}
+    s = results
+    print(f"\nstatic site, headless Chromium, {s['threads']} wasm thread(s), onnxruntime-web {s['onnxruntime_web']}; "
+          f"medians (p95) over {args.repeats}+ runs:")
+    print(f"  ready (navigation -> first digit) {s['ready']['median_ms']:7.1f} ms ({s['ready']['p95_ms']:.1f})   target <= 1500")
+    print(f"  one digit                         {s['one_digit']['median_ms']:7.1f} ms ({s['one_digit']['p95_ms']:.1f})   target <= 5")
+    print(f"  slider move -> new pixels         {s['slider_to_pixels']['median_ms']:7.1f} ms ({s['slider_to_pixels']['p95_ms']:.1f})   target <= 16")
+    print(f"  10x10 grid                        {s['grid_10x10']['median_ms']:7.1f} ms ({s['grid_10x10']['p95_ms']:.1f})   target <= 100;"
+          f" {s['grid_gflops']:.1f} GFLOP/s at {s['mflop_per_digit']:.1f} MFLOP a digit")
+    print(f"  Draw (find my style -> morph)     {s['draw']['median_ms']:7.1f} ms ({s['draw']['p95_ms']:.1f})   target <= 300 ({encoder_note})")
+    print(f"  downloads: page load {sizes['page_load_mb']:.1f} MB ({sizes['page_load_gzip_mb']:.1f} MB gzipped); "
+          f"whole site {sizes['site_mb']:.1f} MB ({sizes['site_gzip_mb']:.1f} MB gzipped)   target <= 25 MB")
+    if app:
+        print(f"Gradio app over plain HTTP, same machine, same run (medians, p95):")
+        print(f"  /generate round trip              {app['generate']['median_ms']:7.1f} ms ({app['generate']['p95_ms']:.1f})")
+        print(f"  /grid 10x10 round trip            {app['grid_10x10']['median_ms']:7.1f} ms ({app['grid_10x10']['p95_ms']:.1f})")
+    print(f"\nwrote {write_results('browser', results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The whole demo as a static web site: `python -m gan.space OUT --kind static`.
+
+OUT holds index.html with its JS and CSS (gan/space/web/), the generator, the digit
+classifier and (when there is one) the image -> latent encoder as ONNX in models/, the named
+directions and the model card data as JSON, the onnxruntime-web files in ort/, and a README.md
+whose front matter makes the folder a static Hugging Face Space. Everything is same-origin
+and nothing is built on the Space: `python -m http.server -d OUT` serves it as is.
+
+The folder is assembled beside OUT and swapped in at the end, so a failed export leaves the
+previous one untouched; OUT must be empty, absent, or an earlier export.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch.nn as nn
+
+from ..latent.direction_search import QUICK_SEARCH, load_directions
+from ..latent.directions import DirectionSet, stored_directions
+from ..model.classifier import load_classifier
+from ..model.networks import Generator, count_parameters
+from ..model.weights import (DIRECTIONS_FILE, METRICS_FILE, TRAINING_FILE, WeightsError,
+                             load_generator, weights_fingerprint)
+from ..serving.model_card import _compact
+from . import ort_web
+from .onnx_export import (CLASSIFIER_NAME, ENCODER_NAME, GENERATOR_NAME, ExportError, copy_encoder,
+                          export_classifier, export_encoder, export_generator)
+
+WEB_SOURCES = Path(__file__).parent / "web"
+SITE_MANIFEST = "site.json"       # what the page loads; also marks a folder as an export
+MODEL_CARD_FILE = "model_card.json"
+ENCODER_WEIGHTS = "encoder.safetensors"  # the trained encoder beside the weights (gan.latent.encoder)
+ENCODER_MODULE = "gan.latent.encoder"
+SITE_FORMAT = 1
+SPACE_FRONT_MATTER = """---
+title: DigitGAN
+emoji: ✏️
+colorFrom: gray
+colorTo: indigo
+sdk: static
+app_file: index.html
+pinned: false
+short_description: Handwritten digits from a GAN, made in your browser
+custom_headers:
+  cross-origin-embedder-policy: require-corp
+  cross-origin-opener-policy: same-origin
+  cross-origin-resource-policy: cross-origin
+---
+"""
+
+
+@dataclass
+class StaticSite:
+    """What an export wrote, for the CLI's report and for tests."""
+    folder: Path
+    weights_sha256: str
+    files: dict[str, int] = field(default_factory=dict)      # relative path -> bytes
+    checks: dict[str, dict] = field(default_factory=dict)    # model -> its parity figures
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.files.values())
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def find_directions_for(weights: Path, generator: Generator) -> DirectionSet:
+    """The named directions of the weights in `weights`: their directions.json when it was
+    made for them, else found again by the quick search the app also falls back on."""
+    return load_directions(weights, generator, settings=QUICK_SEARCH)
+
+
+def load_encoder_module(weights: Path, generator: Generator) -> nn.Module | None:
+    """The image -> latent encoder stored next to the weights as encoder.safetensors, as a
+    torch module with the interface of onnx_export.export_encoder; None when there is none,
+    or when this checkout has no gan.latent.encoder to read it (then Draw says it needs one).
+    A stored encoder that does not load raises its loader's WeightsError."""
+    if not (weights / ENCODER_WEIGHTS).is_file():
+        return None
+    try:
+        from ..latent.encoder import load_encoder
+    except ModuleNotFoundError as exc:
+        if exc.name != ENCODER_MODULE:
+            raise  # the encoder module is there but needs something missing: say so
+        return None
+    return load_encoder(weights, generator=generator)
+
+
+def _json_or_none(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def model_card_data(weights: Path, generator: Generator, fingerprint: str) -> dict:
+    """The About tab's numbers: config, size, training facts and metrics.json as they are."""
+    training = _json_or_none(weights / TRAINING_FILE)
+    metrics = _json_or_none(weights / METRICS_FILE)
+    facts = {k: training[k] for k in ("step", "seed", "wall_time_minutes", "device")
+             if training and k in training}
+    return {"weights_sha256": fingerprint, "config": generator.config.to_dict(),
+            "generator_parameters": count_parameters(generator),
+            "training": facts or None,
+            "train_config": _compact(training.get("train_config")) if training else None,
+            "metrics": _compact(metrics) if metrics else None,
+            "metrics_match_weights": bool(metrics) and metrics.get("weights_sha256") in (None, fingerprint)}
+
+
+# ----------------------------------------------------------------------------- the export
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; the export writes a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / SITE_MANIFEST).is_file():
+        raise ValueError(f"{out} is neither empty nor an earlier export (no {SITE_MANIFEST}); "
+                         "choose an empty or new folder")
+
+
+def _write_models(stage: Path, weights: Path, generator: Generator, site: StaticSite,
+                  log: Callable[[str], None]) -> dict:
+    models = stage / "models"
+    models.mkdir()
+    z_dim = generator.config.z_dim
+    log("exporting the generator to ONNX and checking it against PyTorch ...")
+    site.checks["generator"] = export_generator(generator, models / GENERATOR_NAME)
+    entries = {"generator": GENERATOR_NAME}
+    try:
+        classifier = load_classifier()
+    except FileNotFoundError as exc:
+        site.notes.append(f"no classifier ({exc}): Draw cannot read drawings")
+    else:
+        log("exporting the digit classifier ...")
+        site.checks["classifier"] = export_classifier(classifier, models / CLASSIFIER_NAME)
+        entries["classifier"] = CLASSIFIER_NAME
+    if (weights / ENCODER_NAME).is_file():
+        site.checks["encoder"] = copy_encoder(weights / ENCODER_NAME, models / ENCODER_NAME, z_dim=z_dim)
+        entries["encoder"] = ENCODER_NAME
+    else:
+        encoder = load_encoder_module(weights, generator)
+        if encoder is not None:
+            log("exporting the encoder ...")
+            site.checks["encoder"] = export_encoder(encoder, models / ENCODER_NAME, z_dim=z_dim)
+            entries["encoder"] = ENCODER_NAME
+        elif (weights / ENCODER_WEIGHTS).is_file():
+            site.notes.append(f"{weights / ENCODER_WEIGHTS} is there, but this checkout has no "
+                              f"{ENCODER_MODULE} to read it: the page's Draw tab says that it needs "
+                              "the encoder")
+        else:
+            site.notes.append(f"no {ENCODER_WEIGHTS} or {ENCODER_NAME} in {weights}: the page's Draw "
+                              "tab says that it needs the encoder")
+    return {name: f"models/{file}" for name, file in entries.items()}
+
+
+def _assemble(stage: Path, weights: Path, site: StaticSite, log: Callable[[str], None]) -> None:
+    generator = load_generator(weights)
+    fingerprint = site.weights_sha256
+    if stored_directions(weights, generator, fingerprint) is None:
+        log(f"no {DIRECTIONS_FILE} for these weights: finding the named directions (quick search) ...")
+        site.notes.append(f"directions found by the quick search (no matching {DIRECTIONS_FILE})")
+    directions = find_directions_for(weights, generator).to_json()
+    shutil.copytree(WEB_SOURCES, stage, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.tmp"))
+    models = _write_models(stage, weights, generator, site, log)
+    log(f"adding {ort_web.PACKAGE}@{ort_web.VERSION} ...")
+    (stage / "ort").mkdir()
+    for name, source in ort_web.ort_web_files().items():
+        shutil.copyfile(source, stage / "ort" / name)
+    (stage / "ort" / "NOTICE.txt").write_text(
+        f"{', '.join(ort_web.FILES)}: from the npm package {ort_web.PACKAGE}@{ort_web.VERSION}, "
+        f"unchanged.\n{ort_web.PACKAGE} is Copyright (c) Microsoft Corporation, {ort_web.LICENSE} License.\n")
+    (stage / DIRECTIONS_FILE).write_text(json.dumps(directions, indent=1) + "\n")
+    (stage / MODEL_CARD_FILE).write_text(
+        json.dumps(model_card_data(weights, generator, fingerprint), indent=1) + "\n")
+    manifest = {"format_version": SITE_FORMAT, "weights_sha256": fingerprint,
+                "config": generator.config.to_dict(), "models": models,
+                "sha256": {path: _sha256(stage / path) for path in models.values()},
+                "directions": DIRECTIONS_FILE, "model_card": MODEL_CARD_FILE,
+                "onnxruntime_web": {"version": ort_web.VERSION, "folder": "ort/"},
+                "checks": site.checks}
+    (stage / SITE_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    (stage / "README.md").write_text(space_readme(fingerprint, models))
+
+
+def space_readme(fingerprint: str, models: dict[str, str]) -> str:
+    return SPACE_FRONT_MATTER + f"""
+# DigitGAN in your browser
+
+A class-conditional GAN for handwritten MNIST digits, running entirely in the visitor's
+browser (onnxruntime-web {ort_web.VERSION}, WebAssembly). No server computes anything: this
+folder is static files only. Weights `{fingerprint}`; models: {', '.join(sorted(models))}.
+
+Made with `python -m gan.space OUT --kind static` from the DigitGAN repository; serve it
+locally with `python -m http.server -d OUT`. The page's engine is scriptable as
+`window.DigitGAN` (see the repository's README).
+"""
+
+
+def build_static_site(out: str | Path, weights: str | Path = "weights", *,
+                      log: Callable[[str], None] = lambda message: None) -> StaticSite:
+    """Export the static site for `weights` into `out` (see the module docstring).
+
+    Raises WeightsError for a missing or corrupt weights folder, ExportError when an ONNX model
+    does not match PyTorch, ort_web.OrtWebError when the runtime files cannot be had, and
+    ValueError when `out` is a folder of other things.
+    """
+    out, weights = Path(out), Path(weights)
+    _check_out(out)
+    load_generator(weights)  # refuse bad weights before any work, with the loader's reason
+    site = StaticSite(out, weights_fingerprint(weights))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".building", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it owner-only; a site is for everyone
+    try:
+        _assemble(stage, weights, site, log)
+        old = out.with_name(f".{out.name}.old") if out.exists() else None
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+        stage.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    site.files = {str(p.relative_to(out)): p.stat().st_size
+                  for p in sorted(out.rglob("*")) if p.is_file()}
+    return site
+
+
+__all__ = ["StaticSite", "build_static_site", "ExportError", "WeightsError", "find_directions_for"]
