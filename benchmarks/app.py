@@ -52,10 +52,9 @@ def serve(weights: str, port: int, threads: int, concurrency: int, max_queue: in
         threads = configure_cpu_threads(threads)
         import app
 
-        demo = app.build_demo(weights, auto_reload_s=None, concurrency_limit=concurrency or None,
-                              max_queue=max_queue)
+        service = app.make_service(weights, auto_reload_s=None)
+        demo = app.build_demo(service, concurrency_limit=concurrency or None, max_queue=max_queue)
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-        service = demo.service
         conn.send(("ready", {"url": demo.local_url, "threads": threads,
                              "concurrency": demo._queue.default_concurrency_limit,
                              "fingerprint": service.holder.current().fingerprint}))
