@@ -62,15 +62,6 @@ def test_integer_parameters_are_documented_as_integers(demo):
     assert params["seed"]["type"]["type"] == "integer"
 
 
-def test_controls_update_the_image_without_a_button(demo):
-    fn = endpoint(demo, "generate")
-    assert {event for _, event in fn.targets} == {"change"}
-    assert {id(demo.blocks[target]) for target, _ in fn.targets} == {id(c) for c in fn.inputs}
-    assert fn.trigger_mode == "always_last"
-    for name in ("grid", "interpolate"):
-        assert {event for _, event in endpoint(demo, name).targets} == {"change"}
-
-
 def test_queue_limits(weights, monkeypatch):
     asked = {}
     real_queue = gr.Blocks.queue

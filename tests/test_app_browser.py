@@ -127,6 +127,9 @@ def test_generate_tab_updates_live(page):
     first, meta = fetch_png(page, src)
     assert (meta["digit"], meta["seed"]) == ("3", "42")
     assert first.shape == (280, 280) and shown_pixels_std(page, "digit-image") > 0
+    # shown pixel for pixel: a browser's smoothing would blur the upscaled digit
+    rendering = page.locator("#digit-image img").first.evaluate("e => getComputedStyle(e).imageRendering")
+    assert rendering in ("pixelated", "crisp-edges"), rendering
 
     page.locator("#digit label").filter(has_text="5").click()  # no separate button to press
     src = wait_for_new_src(page, "digit-image", src)
