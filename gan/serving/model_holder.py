@@ -105,8 +105,10 @@ class ModelHolder:
         else:
             model = load_model(source, device=device)
         self._model = model
-        # what reload() loads again: a Hub reference is resolved anew (a branch may have moved)
-        self._source: str | Path | None = model.hub_ref and str(source) or model.folder
+        # what reload() loads again: a Hub reference as given is resolved anew (a branch may
+        # have moved); a folder is read again
+        given_ref = isinstance(source, str) and is_hub_ref(source)
+        self._source: str | Path | None = source if given_ref else (model.hub_ref or model.folder)
         self._lock = threading.Lock()
         self._last_check = time.monotonic()
         self._failed_stamp: tuple | None = None
