@@ -58,7 +58,10 @@ def as_int(value: object, name: str, minimum: int, maximum: int) -> int:
 def as_float(value: object, name: str, minimum: float, maximum: float, *, note: str = "") -> float:
     """A finite number in minimum..maximum; `note` is added to the message, e.g. what 1 means."""
     if not _is_bool(value) and isinstance(value, numbers.Real):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float, e.g. 10**400
+            number = math.inf
         if math.isfinite(number) and minimum <= number <= maximum:
             return number
     note = f" ({note})" if note else ""

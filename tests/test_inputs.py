@@ -97,3 +97,12 @@ def test_strengths_text_that_is_no_edit_is_refused_clearly(text, message):
     with pytest.raises(ValueError) as info:
         as_strengths(text, ["slant", "thickness"])
     assert message in str(info.value) and len(str(info.value)) < 300
+
+
+def test_an_integer_beyond_any_float_is_refused_not_crashed():
+    from gan.latent.codec import decode_latent
+
+    with pytest.raises(ValueError, match="truncation_psi must be a number from 0 to 1"):
+        as_truncation(10**400)
+    with pytest.raises(ValueError, match="latent must hold finite numbers"):
+        decode_latent([10**400] + [0.0] * 63, 64)
