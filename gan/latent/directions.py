@@ -105,7 +105,7 @@ class DirectionSet:
     def to_json(self) -> dict:
         return {"format_version": FORMAT_VERSION, "weights_sha256": self.weights_sha256,
                 "method": self.method, "settings": self.settings, "seconds": self.seconds,
-                "measured": self.measured,
+                **({} if self.measured else {"measured": False}),  # stored sets are measured
                 "strength_unit": STRENGTH_UNIT, "max_strength": MAX_DIRECTION_STRENGTH,
                 "directions": [{**asdict(d), "vector": list(d.vector)} for d in self.directions]}
 
