@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
             export_dir = export_from_checkpoint(args.export, getattr(args, "export_dir", None) or "weights",
                                                 command=command)
             print(f"exported to {export_dir}")
+            if args.directions:
+                store_directions(export_dir)
             return push(export_dir, args.push_to_hub, command) if args.push_to_hub else 0
         cfg = config_from_args(args)
         from gan.runtime import select_device
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if result.status == "interrupted":
         return 130
+    if result.export_dir is not None and args.directions:
+        store_directions(result.export_dir)
     if result.export_dir is not None and args.evaluate and not cfg.synthetic_size:
         from gan.measure.evaluate import evaluate_weights
 
@@ -54,6 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.push_to_hub and result.export_dir is not None:
         return push(result.export_dir, args.push_to_hub, command)
     return 0
+
+
+def store_directions(export_dir) -> None:
+    """directions.json beside the exported weights (gan.directions, the quick setting)."""
+    import time
+
+    from gan.directions import store_directions as store
+
+    start = time.perf_counter()
+    print(f"finding the latent directions of {export_dir} (--no-directions skips this) ...", flush=True)
+    path = store(export_dir)
+    print(f"wrote {path} in {time.perf_counter() - start:.0f} s; `python -m gan.directions --weights "
+          f"{export_dir}` runs the full search")
 
 
 def push(export_dir, repo_id: str, command: str) -> int:

@@ -1,60 +1,194 @@
 """Draw: a visitor's handwriting, found in latent space and written as every digit.
 
-Draw on the canvas (or upload a picture), then "Find my style": the page shows the drawing
-as the model sees it, what the classifier reads, the generator's closest image, and the
-found latent written as 0-9, morphed into another digit and steered along named directions.
+The canvas opens ready to draw on (the pen picked, no layers or zoom to learn first); when a
+stroke ends the drawing is searched, and one answer brings the drawing as the model sees it,
+what the classifier reads, the generator's closest image, and the found latent written as
+0-9 and morphed into another digit. An uploaded picture is searched when it arrives; "Find
+my style" searches again (e.g. as another digit). The found style is steered along the
+Explore tab's named directions.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
+import numpy as np
+from gradio.utils import get_upload_folder
+from PIL import Image
 
 from gan.inputs import AUTO_DIGIT, MAX_DIRECTION_STRENGTH, MAX_STEPS
 from gan.serving.service import DigitService
 
 from .explore import DIRECTION_SLOTS, edit_json, slider_updates
-from .widgets import LIVE, PRIVATE, checked_by_handler, digit_radio, picture, psi_slider, slider, user_errors
+from .widgets import LIVE, PRIVATE, checked_by_handler, digit_radio, from_page, picture, psi_slider, slider, \
+    user_errors
 
 SEARCH_DIGITS = [AUTO_DIGIT, *range(10)]
+# The pen's radius on the 280 px canvas: a digit drawn about 220 px tall with a 28 px wide
+# stroke has MNIST's stroke-to-height ratio (2.6 px of 18 in the 28x28 digits).
+PEN_RADIUS = 14
+NOTHING_TO_SEARCH = "Draw a digit on the canvas (or upload a picture of one) first."
+UPLOAD_RULE = ("upload a picture of a digit (PNG, JPEG, GIF, BMP, WebP, TIFF); from Python, "
+               "gradio_client.handle_file(path) uploads one")
+NO_VIEWS = (None,) * 8  # a cleared canvas: every view of the drawing cleared with it
+
+# The canvas starts with no tool picked, so a first stroke would select the hint text instead
+# of drawing: pick the pen whenever neither pen nor eraser is (the tab's first show, and after
+# "Clear canvas", which puts the editor back to its start).
+PICK_THE_PEN = """() => {
+  if (window.digitganPen) return;
+  const pick = () => {
+    const canvas = document.querySelector('#draw-canvas');
+    const pen = canvas && canvas.querySelector('button[aria-label="Brush"]');
+    const eraser = canvas && canvas.querySelector('button[aria-label="Erase"]');
+    if (pen && !pen.classList.contains('highlight') && !(eraser && eraser.classList.contains('highlight'))) pen.click();
+  };
+  window.digitganPen = new MutationObserver(pick);
+  window.digitganPen.observe(document.body, {childList: true, subtree: true, attributes: true,
+                                             attributeFilter: ['class']});
+  pick();
+}"""
 
 
 def _blank(latent) -> bool:
-    """An empty latent box (the page before a search): nothing to draw. An empty list sent to
-    the API is no latent and is refused like any other."""
+    """An empty latent box (the page before a search): nothing to draw."""
     return latent is None or (isinstance(latent, str) and not latent.strip())
 
 
+def canvas_image(sketch) -> np.ndarray | None:
+    """The sketchpad's drawing (its composite), or None when nothing is on it: cleared, never
+    drawn on, or all strokes erased (one flat colour)."""
+    image = sketch.get("composite") if isinstance(sketch, dict) else sketch
+    if image is None:
+        return None
+    pixels = np.asarray(image)
+    if pixels.ndim >= 2 and pixels.size and (pixels == pixels[:1, :1]).all():
+        return None
+    return image
+
+
+def uploaded_file(payload, upload_folder: str | Path) -> Path:
+    """The file an upload names, opened by the library itself (its size rule comes before any
+    pixel is decoded). Only files uploaded to this server are read: a path sent by a client
+    that points anywhere else is refused."""
+    if payload is None:
+        raise ValueError(f"image is missing: {UPLOAD_RULE}")
+    path = payload.get("path") if isinstance(payload, dict) else None
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"image must be an uploaded file: {UPLOAD_RULE}; got {type(payload).__name__}")
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(Path(upload_folder).resolve()) or not resolved.is_file():
+        raise ValueError(f"image must be a file uploaded to this app: {UPLOAD_RULE}")
+    return resolved
+
+
 class DrawHandlers:
-    """The Draw tab's handlers over the service; refused input becomes one gr.Error."""
+    """The Draw tab's handlers over the service; a refused input becomes one message."""
 
-    def __init__(self, service: DigitService):
+    def __init__(self, service: DigitService, upload_folder: str | Path | None = None):
         self.service = service
-        self.restyle = user_errors(service.restyle)
-        self.directions = user_errors(service.latent_directions)
+        # where Gradio keeps what visitors and clients upload (and nothing else)
+        self.upload_folder = upload_folder if upload_folder is not None else get_upload_folder()
 
-    def draw(self, image, digit=AUTO_DIGIT) -> tuple:
+    def _found(self, image, digit) -> tuple:
         """(drawing as the model sees it, reading, reconstruction, latent, searched digit)."""
-        drawing, found, reading, latent, digit_used = user_errors(self.service.draw)(image, digit)
+        drawing, found, reading, latent, digit_used = self.service.draw(image, digit)
         return drawing, reading, found, latent, digit_used
 
-    def draw_sketch(self, sketch, digit) -> tuple:
-        """The sketchpad sends layers and a composite; the composite is the drawing."""
-        return self.draw(sketch.get("composite") if isinstance(sketch, dict) else sketch, digit)
+    def _style_views(self, latent, digit_used, psi, strengths, target, steps) -> tuple:
+        """(the style as 0-9, morph strip, morph GIF): the row first, the morph after it."""
+        row = self.service.restyle(latent, psi, strengths)
+        return (row, *self.service.style_morph(latent, digit_used, target, steps, psi))
 
+    @user_errors
+    def draw(self, image, digit=AUTO_DIGIT) -> tuple:
+        """/draw: an uploaded picture (or, called from Python, a PIL image or an array)."""
+        if not isinstance(image, (np.ndarray, Image.Image)):
+            image = uploaded_file(image, self.upload_folder)
+        return self._found(image, digit)
+
+    @user_errors
+    def sketch_views(self, sketch, digit, psi=1.0, strengths="{}", target=8, steps=12) -> tuple:
+        """A stroke ended: everything the drawing shows, in one answer (one round trip
+        instead of a search followed by two more requests). A cleared canvas clears them."""
+        image = canvas_image(sketch)
+        if image is None:
+            return NO_VIEWS
+        found = self._found(image, digit)
+        return (*found, *self._style_views(found[3], found[4], psi, strengths, target, steps))
+
+    @user_errors
+    def find_views(self, sketch, upload, digit, psi=1.0, strengths="{}", target=8, steps=12) -> tuple:
+        """"Find my style": the canvas if it holds a drawing, else the uploaded picture."""
+        image = canvas_image(sketch)
+        if image is None:
+            if upload is None:
+                raise ValueError(NOTHING_TO_SEARCH)
+            image = uploaded_file(upload, self.upload_folder)
+        found = self._found(image, digit)
+        return (*found, *self._style_views(found[3], found[4], psi, strengths, target, steps))
+
+    @user_errors
+    def style_views(self, latent, digit_used, psi=1.0, strengths="{}", target=8, steps=12) -> tuple:
+        """After an upload's search: its style row and morph (nothing without a latent)."""
+        if _blank(latent) or digit_used is None:
+            return None, None, None
+        return self._style_views(latent, digit_used, psi, strengths, target, steps)
+
+    @user_errors
     def morph(self, latent, digit_a, digit_b, steps, psi) -> tuple:
         # A pasted latent has no searched digit yet: nothing to morph from (and no error to show).
         if _blank(latent) or digit_a is None:
             return None, None
-        return user_errors(self.service.style_morph)(latent, digit_a, digit_b, steps, psi)
+        return self.service.style_morph(latent, digit_a, digit_b, steps, psi)
 
+    @user_errors
     def restyle_view(self, latent, truncation_psi=1.0, strengths="{}"):
-        return None if _blank(latent) else self.restyle(latent, truncation_psi, strengths)
+        """/restyle. The page's empty latent box (before a search) draws nothing; a caller of
+        the API who sends no latent is told what is missing."""
+        if _blank(latent) and from_page():
+            return None
+        return self.service.restyle(latent, truncation_psi, strengths)
 
+    @user_errors
     def edit_json(self, *values) -> str:
-        return edit_json(self.directions(), values)
+        return edit_json(self.service.latent_directions(), values)
 
+    @user_errors
     def sliders(self) -> list:
         """The steering sliders labelled with the served weights' directions."""
-        return slider_updates(self.directions())
+        return slider_updates(self.service.latent_directions())
+
+
+def _canvas_column() -> tuple:
+    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
+                          brush=gr.Brush(default_size=PEN_RADIUS, colors=["#000000"], color_mode="fixed"),
+                          eraser=gr.Eraser(default_size=PEN_RADIUS), layers=False, transforms=(),
+                          buttons=[], elem_id="draw-canvas")
+    # Received as the uploaded file's path and opened by the library (gan.latent.drawing), so
+    # its size rule runs before any pixel is decoded and a file that is no image, or is cut
+    # short, is told so. The stock checks (a schema, then PIL) would answer both with an
+    # unexplained internal error; the schema still documents the parameter.
+    upload = checked_by_handler(gr.Image(label="... or upload a picture of one", type="filepath",
+                                         sources=["upload", "clipboard"], elem_id="draw-upload", height=160))
+    schema = upload.api_info()
+    upload.data_model = None
+    upload.api_info = lambda: schema
+    return sketch, upload
+
+
+def _search_column() -> tuple:
+    digit = checked_by_handler(gr.Dropdown(
+        SEARCH_DIGITS, value=AUTO_DIGIT, label="Search it as digit",
+        info="auto = what the classifier reads; pick one, then Find my style, to override it"))
+    # The stock schema calls every choice a string; the API takes the digit as a number.
+    digit.api_info = lambda: {"anyOf": [{"type": "string", "enum": [AUTO_DIGIT]}, {"type": "integer"}],
+                              "description": "'auto' (the classifier's reading) or a digit 0-9"}
+    find = gr.Button("Find my style", variant="primary", elem_id="draw-find")
+    reading = gr.Label(label="What the classifier reads", num_top_classes=3)
+    digit_used = gr.Number(value=None, label="Searched as digit", precision=0, interactive=False,
+                           elem_id="draw-digit-used")
+    return digit, find, reading, digit_used
 
 
 def _morph_controls() -> tuple:
@@ -80,31 +214,12 @@ def _steering_controls() -> tuple:
 
 def build_draw_tab(h: DrawHandlers) -> dict:
     """Returns the event (fn, outputs) that labels the steering sliders for the served weights."""
-    with gr.Tab("Draw", id="draw"):
+    with gr.Tab("Draw", id="draw") as tab:
         with gr.Row():
             with gr.Column(scale=2):
-                sketch = gr.Sketchpad(label="Draw a digit (white or black ink, any size)",
-                                      type="numpy", image_mode="RGBA", canvas_size=(280, 280),
-                                      # strokes about as thick, for the canvas, as MNIST's pen
-                                      brush=gr.Brush(default_size=22, colors=["#000000", "#ffffff"],
-                                                     default_color="#000000"),
-                                      elem_id="draw-canvas")
-                # As a PIL image in its own mode: an RGB conversion would turn a transparent
-                # background black (hiding black strokes), and a lazily opened file lets the
-                # size rule refuse a huge upload before its pixels are decoded.
-                upload = gr.Image(label="... or upload a picture of one", type="pil", image_mode=None,
-                                  sources=["upload", "clipboard"], elem_id="draw-upload", height=160)
+                sketch, upload = _canvas_column()
             with gr.Column(scale=1):
-                digit = checked_by_handler(gr.Dropdown(
-                    SEARCH_DIGITS, value=AUTO_DIGIT, label="Search it as digit",
-                    info="auto = what the classifier reads; pick one to override it"))
-                # The stock schema calls every choice a string; the API takes the digit as a number.
-                digit.api_info = lambda: {"anyOf": [{"type": "string", "enum": [AUTO_DIGIT]}, {"type": "integer"}],
-                                          "description": "'auto' (the classifier's reading) or a digit 0-9"}
-                find = gr.Button("Find my style", variant="primary", elem_id="draw-find")
-                reading = gr.Label(label="What the classifier reads", num_top_classes=3)
-                digit_used = gr.Number(label="Searched as digit", precision=0, interactive=False,
-                                       elem_id="draw-digit-used")
+                digit, find, reading, digit_used = _search_column()
             with gr.Column(scale=2):
                 with gr.Row():
                     seen = picture("Your drawing as the model sees it", elem_id="draw-seen", height=200)
@@ -119,17 +234,24 @@ def build_draw_tab(h: DrawHandlers) -> dict:
         style_row = picture("Your style, all ten digits", elem_id="draw-row")
         target, steps, strip, gif = _morph_controls()
         strengths, edit = _steering_controls()
-    found_io = {"outputs": [seen, reading, found, latent, digit_used]}
-    upload.upload(h.draw, inputs=[upload, digit], api_name="draw", **found_io,
+    tab.select(None, js=PICK_THE_PEN, **PRIVATE)
+    found_io = [seen, reading, found, latent, digit_used]
+    views, style_inputs = [style_row, strip, gif], [psi, edit, target, steps]
+    sketch.change(h.sketch_views, inputs=[sketch, digit, *style_inputs], outputs=found_io + views,
+                  **LIVE, **PRIVATE)
+    find.click(h.find_views, inputs=[sketch, upload, digit, *style_inputs], outputs=found_io + views,
+               **PRIVATE)
+    upload.upload(h.draw, inputs=[upload, digit], outputs=found_io, api_name="draw",
                   api_description="Find a digit picture's handwriting: (drawing as the model sees "
                                   "it, top-3 reading, reconstruction, latent, the digit searched). "
-                                  "digit: 0-9 or 'auto' (the classifier's reading).")
-    find.click(h.draw_sketch, inputs=[sketch, digit], **found_io, **PRIVATE)
-    gr.on([latent.change, psi.change, edit.change], h.restyle_view, inputs=[latent, psi, edit],
+                                  "digit: 0-9 or 'auto' (the classifier's reading).").success(
+        h.style_views, inputs=[latent, digit_used, *style_inputs], outputs=views, **PRIVATE)
+    # typed or pasted latents (`input`): the searches above bring their own row and morph
+    gr.on([latent.input, psi.change, edit.change], h.restyle_view, inputs=[latent, psi, edit],
           outputs=style_row, api_name="restyle", **LIVE,
           api_description="A latent (text from /draw or a list of numbers) written as digits 0-9; "
                           "strengths optional, as for /explore.")
-    gr.on([latent.change, target.change, steps.change, psi.change], h.morph,
+    gr.on([latent.input, target.change, steps.change, psi.change], h.morph,
           inputs=[latent, digit_used, target, steps, psi], outputs=[strip, gif], **LIVE, **PRIVATE)
     gr.on([s.change for s in strengths], h.edit_json, inputs=strengths, outputs=edit, **LIVE, **PRIVATE)
     return {"fn": h.sliders, "outputs": strengths}

@@ -26,6 +26,15 @@ def edit_json(directions: DirectionSet, values) -> str:
     return json.dumps({name: value for name, value in zip(directions.names, values) if value})
 
 
+UNMEASURED = ("not measured yet: new weights steer along their first layer's leading (SeFa) "
+              "directions while the named ones are measured in the background; reload the page "
+              "in a minute to get them")
+
+
+def measured_note(directions: DirectionSet) -> str:
+    return "" if directions.measured else f"**These directions are {UNMEASURED}.**\n\n"
+
+
 def slider_updates(directions: DirectionSet) -> list:
     """DIRECTION_SLOTS slider updates: labelled with the directions and their measured
     effect; the slots beyond the set hidden."""
@@ -35,6 +44,9 @@ def slider_updates(directions: DirectionSet) -> list:
             updates.append(gr.Slider(visible=False))
             continue
         d = list(directions)[slot]
+        if not directions.measured:
+            updates.append(gr.Slider(label=d.label, info="not measured yet", visible=True))
+            continue
         effect = (f"moves {d.property} by {d.effects[d.property]:+.1f} std of real MNIST at +3"
                   if d.property else "no single measured effect dominates")
         rate = f"; digit changes for {d.class_change_rate:.0%}" if d.class_change_rate is not None else ""
@@ -43,35 +55,48 @@ def slider_updates(directions: DirectionSet) -> list:
 
 
 class ExploreHandlers:
-    """The Explore tab's handlers over the service; refused input becomes one gr.Error."""
+    """The Explore tab's handlers over the service; a refused input becomes one message."""
 
     def __init__(self, service: DigitService, random_seed):
         self.service, self.random_seed = service, random_seed
         self.explore = user_errors(service.explore)
-        self.directions = user_errors(service.latent_directions)
 
-    def view(self, digit, seed, psi, *values) -> tuple:
-        """(edited digit, the style as 0-9, the edit as JSON for /explore)."""
-        directions = self.directions()
+    def _view(self, digit, seed, psi, *values) -> tuple:
+        directions = self.service.latent_directions()
         values = list(values[:len(directions)])
-        image, row = user_errors(self.service.explore_views)(digit, seed, values, psi)
+        image, row = self.service.explore_views(digit, seed, values, psi)
         return image, row, edit_json(directions, values)
 
+    def _table(self) -> str:
+        directions = self.service.latent_directions()
+        if not directions.measured:
+            return measured_note(directions) + markdown_table(directions)
+        return (f"Measured on "
+                f"{directions.settings.get('samples_per_digit', '?')} samples per digit at strength "
+                "±3; effects in standard deviations of real MNIST; class change: the share of "
+                "samples the classifier reads as another digit at either end.\n\n"
+                + markdown_table(directions))
+
+    @user_errors
+    def view(self, digit, seed, psi, *values) -> tuple:
+        """(edited digit, the style as 0-9, the edit as JSON for /explore)."""
+        return self._view(digit, seed, psi, *values)
+
+    @user_errors
     def sliders(self) -> list:
         """The sliders labelled with the served weights' directions and their measured effect."""
-        return slider_updates(self.directions())
+        return slider_updates(self.service.latent_directions())
 
+    @user_errors
     def redraw(self, digit, seed, psi, *values) -> list:
         """Page load or new weights: the sliders relabelled, the views drawn for them, and
         the table of what each direction measurably does."""
-        return [*self.sliders(), *self.view(digit, seed, psi, *values), self.table()]
+        return [*slider_updates(self.service.latent_directions()), *self._view(digit, seed, psi, *values),
+                self._table()]
 
+    @user_errors
     def table(self) -> str:
-        directions = self.directions()
-        return (f"Measured on {directions.settings.get('samples_per_digit', '?')} samples per digit "
-                "at strength ±3; effects in standard deviations of real MNIST; class change: the "
-                "share of samples the classifier reads as another digit at either end.\n\n"
-                + markdown_table(directions))
+        return self._table()
 
     @staticmethod
     def reset() -> list[float]:

@@ -1,4 +1,5 @@
-"""The event handlers: gan.serving.service calls whose refusals become gr.Error messages."""
+"""The event handlers: gan.serving.service calls whose refusals become one message each
+(app_tabs.widgets.user_errors)."""
 from __future__ import annotations
 
 import gradio as gr
@@ -24,9 +25,10 @@ class Handlers:
         self.how_it_works = user_errors(service.how_it_works)
         self.random_seed = random_seed
 
+    @user_errors
     def model_tab(self) -> tuple:
         """Markdown, JSON details, then the four training pictures (hidden when absent)."""
-        card = user_errors(self.service.model_card)()
+        card = self.service.model_card()
         return (card.markdown, card.details,
                 *(gr.Image(value=card.images[k], visible=card.images[k] is not None)
                   for k in TRAINING_PICTURES))

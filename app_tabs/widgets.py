@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import html
 from typing import Callable
 
 import gradio as gr
@@ -11,20 +12,52 @@ from gan.inputs import MAX_SEED
 CSS = """
 .pixelated img { image-rendering: pixelated; image-rendering: crisp-edges; }
 .dice { min-width: 3.2em; max-width: 4em; align-self: end; }
+/* Draw: a pen, an eraser, its size, undo and clear; no pan, zoom or colour picker to learn */
+#draw-canvas button[aria-label="Pan"], #draw-canvas button[aria-label="Zoom in"],
+#draw-canvas button[aria-label="Zoom out"], #draw-canvas button[aria-label="Color"],
+#draw-canvas .zoom-number, #draw-canvas .separator { display: none; }
 """
 PRIVATE = {"api_visibility": "private"}
 LIVE = {"trigger_mode": "always_last", "show_progress": "minimal"}  # images follow the controls
 
 
+# Gradio's page sends each of its calls with this header value (gradio_client sends "api").
+PAGE_CALLER = ("x-gradio-user", "app")
+
+
+def from_page(request: gr.Request | None = None) -> bool:
+    """Whether the running event was sent by the app's own page (rather than the HTTP API, a
+    client library or a direct call). Gradio keeps the event's request in a context
+    variable of the handler's thread."""
+    from gradio.context import LocalContext
+
+    request = request or LocalContext.request.get(None)
+    headers = getattr(request, "headers", None)
+    header, value = PAGE_CALLER
+    return headers is not None and headers.get(header) == value
+
+
+def refusal(message: str):
+    """A refused input as the caller reads it. On the page: one warning with the message,
+    and the outputs keep what they showed (an "Error" badge on each of them would only
+    repeat it). Over the API: the error event, with the message, that a client raises."""
+    if from_page():
+        gr.Warning(html.escape(message))  # the page renders it as HTML; a quoted value stays text
+        return gr.skip()
+    raise gr.Error(message, print_exception=False) from None
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Refused input or weights (ValueError, with a message saying what is allowed) -> gr.Error."""
+    """Refused input or weights (ValueError, with a message saying what is allowed) -> one
+    message (see `refusal`). Wrap the whole event function: on the page its result is
+    gr.skip(), which only Gradio reads."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except ValueError as exc:  # includes WeightsError
-            raise gr.Error(str(exc), print_exception=False) from None
+            return refusal(str(exc))
 
     return wrapper
 

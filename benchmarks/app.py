@@ -47,6 +47,9 @@ def free_port() -> int:
 def serve(weights: str, port: int, threads: int, concurrency: int, max_queue: int, conn) -> None:
     """Runs in the subprocess: the app plus a command loop on `conn` for server-side stats."""
     try:
+        # Gradio's own per-request phase timings (queue wait, preprocess, the handler,
+        # postprocess), read back by the grid series; must be set before gradio is imported
+        os.environ["GRADIO_PROFILING"] = "1"
         from gan.runtime import configure_cpu_threads
 
         threads = configure_cpu_threads(threads)
@@ -64,10 +67,17 @@ def serve(weights: str, port: int, threads: int, concurrency: int, max_queue: in
     while True:
         command = conn.recv()
         if command == "reset":
+            from gradio.profiling import collector
+
             service.stats.reset()
+            collector.clear()
             conn.send("ok")
         elif command == "stats":
             conn.send({"stats": service.stats.snapshot(), "reloads": service.holder.reloads})
+        elif command == "traces":  # Gradio's phase timings of every call since the last reset
+            from gradio.profiling import collector
+
+            conn.send(collector.get_all())
         else:
             demo.close()
             conn.send("closed")
@@ -165,6 +175,8 @@ def run_phase(server: Server, clients: int, requests: int, downloads: Path, *,
         for f in futures:
             f.result()
     wall = time.perf_counter() - start
+    for client in pool:  # their heartbeat streams would stay open on the server
+        client.close()
     server_side = server.ask("stats")
     return summarize_phase(clients, requests, records, errors, wall, server_side, reload_result)
 
@@ -197,21 +209,51 @@ def summarize_phase(clients, requests, records, errors, wall, server_side, reloa
     }
 
 
-def raw_http_grid(http, base: str, seed: int) -> bytes:
+def raw_http_grid(http, base: str, seed: int) -> tuple[bytes, dict[str, float]]:
     """One 10x10 /grid over plain HTTP (POST the call, read its event stream, GET the PNG):
-    the API without gradio_client, whose job threads poll for messages every 50 ms."""
+    the API without gradio_client, whose job threads poll for messages every 50 ms. Returns
+    the PNG and the milliseconds of each of the three steps."""
+    start = time.perf_counter()
     event = http.post(f"{base}/gradio_api/call/grid",
                       json={"data": [*GRID[:2], seed, *GRID[3:]]}).json()["event_id"]
+    posted = time.perf_counter()
     stream = http.get(f"{base}/gradio_api/call/grid/{event}").text
+    streamed = time.perf_counter()
     if "event: complete" not in stream:
         raise RuntimeError(f"/grid failed: {stream[-300:]}")
     data = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
     response = http.get(data[0]["url"])
     response.raise_for_status()
-    return response.content
+    done = time.perf_counter()
+    return response.content, {"total": (done - start) * 1000, "call": (posted - start) * 1000,
+                              "stream": (streamed - posted) * 1000, "download": (done - streamed) * 1000}
+
+
+GRADIO_PHASES = ("queue_wait", "preprocess", "fn_call", "postprocess", "total",
+                 "postprocess_move_to_cache", "save_file_to_cache", "postprocess_update_state_in_config")
+
+
+def median_of(rows: list[dict], key: str) -> float:
+    return statistics.median(row[key] for row in rows)
+
+
+def grid_trace(server: Server, wait_s: float = 2.0) -> dict:
+    """Gradio's trace of the one /grid call since the last reset (Gradio files it just after
+    the call's last message, so it may take a moment to appear)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = [t for t in server.ask("traces") if t.get("fn_name") == "grid"]
+        if found or time.monotonic() > deadline:
+            if len(found) != 1:
+                raise RuntimeError(f"expected the trace of one /grid call, got {len(found)}")
+            return found[0]
+        time.sleep(0.01)
 
 
 def run_grid_series(server: Server, calls: int, downloads: Path) -> dict:
+    """`calls` single 10x10 grids each way, interleaved so both see the same machine load, and
+    where the plain-HTTP time goes: the call, the event stream (Gradio's queue, preprocess,
+    our handler, postprocess, and the stream's own delivery) and the PNG download."""
     import httpx
     from gradio_client import Client
 
@@ -221,25 +263,57 @@ def run_grid_series(server: Server, calls: int, downloads: Path) -> dict:
         for i in range(3):  # warm-up
             client.predict(*GRID[:2], 10_000 + i, *GRID[3:], api_name="/grid")
             raw_http_grid(http, base, 20_000 + i)
-        server.ask("reset")
-        via_client, via_http = [], []
-        for i in range(calls):  # interleaved, so both see the same machine load
+        via_client, via_http, traces = [], [], []
+        png_bytes = 0
+        for i in range(calls):
             start = time.perf_counter()
             client.predict(*GRID[:2], i, *GRID[3:], api_name="/grid")
             via_client.append((time.perf_counter() - start) * 1000)
-            start = time.perf_counter()
-            png = raw_http_grid(http, base, 30_000 + i)
-            via_http.append((time.perf_counter() - start) * 1000)
+            server.ask("reset")  # the stats and the Gradio trace of the plain-HTTP call alone
+            png, steps = raw_http_grid(http, base, 30_000 + i)
             assert png.startswith(b"\x89PNG")
-    stats = server.ask("stats")["stats"]
-    return {"calls": calls,
-            "api_p50_ms": statistics.median(via_http), "api_p95_ms": percentile(via_http, 95),
+            png_bytes = len(png)
+            via_http.append(steps)
+            traces.append(grid_trace(server))
+            stats = server.ask("stats")["stats"]
+            steps.update({name: stats[f"grid.{name}"]["p50_ms"] for name in ("model", "encode", "write", "handler")})
+    client.close()
+    split = {name: median_of(via_http, name) for name in via_http[0]}
+    gradio = {name: median_of(traces, f"{name}_ms") for name in GRADIO_PHASES}
+    # what the event stream takes beyond Gradio's run of the event: the queue's hand-offs and
+    # the stream's own messages (per call, then the median)
+    delivery = [h["stream"] - t["queue_wait_ms"] - t["total_ms"] for h, t in zip(via_http, traces)]
+    return {"calls": calls, "png_bytes": png_bytes,
+            "api_p50_ms": split["total"], "api_p95_ms": percentile([h["total"] for h in via_http], 95),
             "gradio_client_p50_ms": statistics.median(via_client),
             "gradio_client_p95_ms": percentile(via_client, 95),
-            "model_p50_ms": stats["grid.model"]["p50_ms"],
-            "encode_p50_ms": stats["grid.encode"]["p50_ms"],
-            "write_p50_ms": stats["grid.write"]["p50_ms"],
-            "handler_p50_ms": stats["grid.handler"]["p50_ms"]}
+            "http_split_ms": split, "gradio_phases_ms": gradio,
+            "stream_delivery_ms": statistics.median(delivery),
+            "model_p50_ms": split["model"], "encode_p50_ms": split["encode"],
+            "write_p50_ms": split["write"], "handler_p50_ms": split["handler"]}
+
+
+def print_grid_split(grid: dict) -> None:
+    split, phases = grid["http_split_ms"], grid["gradio_phases_ms"]
+    rest = split["handler"] - split["model"] - split["encode"] - split["write"]
+    lines = [f"10x10 grid, one request at a time ({grid['calls']} calls each way), medians of each part "
+             "(medians do not add up exactly):",
+             f"  plain HTTP API: {split['total']:.1f} ms (p95 {grid['api_p95_ms']:.1f})",
+             f"    POST /call/grid             {split['call']:6.1f} ms",
+             f"    event stream                {split['stream']:6.1f} ms"]
+    lines += [f"      Gradio queue wait         {phases['queue_wait']:6.1f} ms",
+              f"      Gradio preprocess         {phases['preprocess']:6.1f} ms",
+              f"      the handler               {phases['fn_call']:6.1f} ms   (ours: model {split['model']:.1f}, "
+              f"PNG encode {split['encode']:.1f}, file write {split['write']:.1f}, checks and the "
+              f"rest {rest:.1f})",
+              f"      Gradio postprocess        {phases['postprocess']:6.1f} ms   (file cache "
+              f"{phases['postprocess_move_to_cache']:.1f}, session state "
+              f"{phases['postprocess_update_state_in_config']:.1f})",
+              f"      stream delivery           {grid['stream_delivery_ms']:6.1f} ms   (the stream "
+              "beyond the queue wait and Gradio's run)"]
+    lines += [f"    PNG download ({grid['png_bytes'] / 1000:.0f} kB)        {split['download']:6.1f} ms",
+              f"  gradio_client:  {grid['gradio_client_p50_ms']:.1f} ms (p95 {grid['gradio_client_p95_ms']:.1f})"]
+    print("\n".join(lines))
 
 
 # ----------------------------------------------------------------------------- main
@@ -281,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads in the server (default: 1, as app.py)")
     parser.add_argument("--concurrency", type=int, default=0,
                         help="requests the server runs at once; 0 = one per core (default, as app.py)")
+    parser.add_argument("--grid-only", action="store_true",
+                        help="only the sequential 10x10 grids and where their time goes (no load phases)")
     args = parser.parse_args(argv)
     for name in ("clients", "requests", "grid_calls"):
         if not 1 <= getattr(args, name) <= 1000:
@@ -300,12 +376,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"thread(s) each; load average before: {load_before}", flush=True)
             run_phase(server, 1, 4, tmp, reload_midway=False)  # warm-up
             phases = {}
-            for clients in (1, args.clients):
+            for clients in () if args.grid_only else (1, args.clients):
                 print(f"{clients} client(s) x {args.requests} requests ...", flush=True)
                 phases[str(clients)] = run_phase(server, clients, args.requests, tmp,
                                                  reload_midway=clients > 1)
             print(f"{args.grid_calls} sequential 10x10 grids ...", flush=True)
             grid = run_grid_series(server, args.grid_calls, tmp)
+            grid["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
         finally:
             server.close()
 
@@ -315,7 +392,6 @@ def main(argv: list[str] | None = None) -> int:
                "fingerprint": server.info["fingerprint"], "server_threads": server.info["threads"],
                "server_concurrency": server.info["concurrency"], "load_average_before": load_before,
                "phases": phases, "grid_10x10": grid}
-    print()
     rows = []
     for phase in phases.values():
         rows.append([phase["clients"], phase["requests"], phase["errors"], phase["p50_ms"],
@@ -323,18 +399,16 @@ def main(argv: list[str] | None = None) -> int:
                      phase["by_endpoint"].get("/grid", {}).get("p50_ms", 0.0), phase["requests_per_s"],
                      f"{phase['model_share_of_latency']:.0%}", f"{phase['model_share_of_handler']:.0%}",
                      f"{phase['model_share_of_wall']:.0%}"])
-    print_table(["clients", "requests", "errors", "p50 ms", "p95 ms", "generate p50", "grid p50",
-                 "req/s", "model/latency", "model/handler", "model/wall"], rows)
-    reload = phases[str(args.clients)]["reload"]
+    if rows:
+        print()
+        print_table(["clients", "requests", "errors", "p50 ms", "p95 ms", "generate p50", "grid p50",
+                     "req/s", "model/latency", "model/handler", "model/wall"], rows)
+    reload = phases.get(str(args.clients), {}).get("reload")
     if reload:
         print(f"/reload during the {args.clients}-client run: {reload.get('latency_ms', 0):.0f} ms, "
               f"{reload.get('message', 'FAILED')}")
-    print(f"\n10x10 grid, one request at a time ({grid['calls']} calls each way), medians:\n"
-          f"  in the server:  model {grid['model_p50_ms']:.1f} ms, PNG encode {grid['encode_p50_ms']:.1f} ms, "
-          f"file write {grid['write_p50_ms']:.1f} ms, whole handler {grid['handler_p50_ms']:.1f} ms\n"
-          f"  plain HTTP API: {grid['api_p50_ms']:.1f} ms (p95 {grid['api_p95_ms']:.1f}), call + "
-          f"event stream + PNG download\n"
-          f"  gradio_client:  {grid['gradio_client_p50_ms']:.1f} ms (p95 {grid['gradio_client_p95_ms']:.1f})")
+    print(f"\nload average before {load_before}, after the grids {grid['load_average_after']}")
+    print_grid_split(grid)
     print(f"\nwrote {write_results('app', results)}")
     failed = sum(p["errors"] for p in phases.values())
     if failed:

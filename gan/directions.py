@@ -3,18 +3,37 @@
     python -m gan.directions --weights weights     # find, measure, name; writes weights/directions.json
     python -m gan.directions --no-rotate --dry-run # plain SeFa eigenvectors, measured; writes nothing
 
+train.py stores the quick setting's directions beside every export (`store_directions`), so
+that new weights never make the app's Explore tab search for them.
+
 How directions are found, measured and named: gan.latent.direction_search; their data, edits
 and storage: gan.latent.directions.
 """
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
+from pathlib import Path
+from typing import Callable
 
-from .latent.direction_search import FULL_SEARCH, QUICK_SEARCH, find_directions, markdown_table
+from .latent.direction_search import FULL_SEARCH, QUICK_SEARCH, SearchSettings, find_directions, markdown_table
 from .latent.directions import save_directions
 from .model.hub import is_hub_ref
 from .model.weights import WeightsError, load_generator, weights_fingerprint
+
+
+EXPORT_SEARCH = QUICK_SEARCH  # what an export stores: a minute or less on a CPU
+
+
+def store_directions(weights_dir: str | os.PathLike, *, settings: SearchSettings | None = None,
+                     log: Callable[[str], None] | None = None) -> Path:
+    """Find, measure and name the directions of the weights in `weights_dir` and write them
+    to its directions.json (tied to the weights by their hash); returns the file."""
+    generator = load_generator(weights_dir)
+    directions = find_directions(generator, settings=settings or EXPORT_SEARCH, log=log,
+                                 weights_sha256=weights_fingerprint(weights_dir))
+    return save_directions(directions, weights_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,19 @@ MAX_SEED = 2**32 - 1
 MAX_TRUNCATION = 1.0
 
 
+MAX_SHOWN = 80  # a refused value is quoted in the message up to this many characters
+
+
+def shown(value: object, limit: int = MAX_SHOWN) -> str:
+    """repr(value) for a message, cut to `limit` characters (a refused value may be megabytes
+    of text, or nested too deeply to print)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply to show"
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
 def _is_bool(value: object) -> bool:
     # bool is an int subclass in Python, but True is no seed or digit.
     return isinstance(value, (bool, np.bool_))
@@ -39,17 +52,20 @@ def as_int(value: object, name: str, minimum: int, maximum: int) -> int:
     number = _whole_number(value)
     if number is not None and minimum <= number <= maximum:
         return number
-    raise ValueError(f"{name} must be a whole number from {minimum} to {maximum}, got {value!r}")
+    raise ValueError(f"{name} must be a whole number from {minimum} to {maximum}, got {shown(value)}")
 
 
 def as_float(value: object, name: str, minimum: float, maximum: float, *, note: str = "") -> float:
     """A finite number in minimum..maximum; `note` is added to the message, e.g. what 1 means."""
     if not _is_bool(value) and isinstance(value, numbers.Real):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float, e.g. 10**400
+            number = math.inf
         if math.isfinite(number) and minimum <= number <= maximum:
             return number
     note = f" ({note})" if note else ""
-    raise ValueError(f"{name} must be a number from {minimum:g} to {maximum:g}{note}, got {value!r}")
+    raise ValueError(f"{name} must be a number from {minimum:g} to {maximum:g}{note}, got {shown(value)}")
 
 
 def as_digit(value: object, name: str = "digit", num_classes: int = 10) -> int:
@@ -69,7 +85,7 @@ def as_choice(value: object, name: str, choices: Sequence[str]) -> str:
     if isinstance(value, str) and value in choices:
         return value
     listed = ", ".join(repr(c) for c in choices)
-    raise ValueError(f"{name} must be one of {listed}, got {value!r}")
+    raise ValueError(f"{name} must be one of {listed}, got {shown(value)}")
 
 
 def as_digits(values: Sequence[object], num_classes: int = 10) -> list[int]:
@@ -101,7 +117,7 @@ def as_search_digit(value: object, num_classes: int = 10) -> int | None:
         return as_digit(value, num_classes=num_classes)
     except ValueError:
         raise ValueError(f"digit must be {AUTO_DIGIT!r} or a whole number from 0 to {num_classes - 1}, "
-                         f"got {value!r}") from None
+                         f"got {shown(value)}") from None
 
 
 # ----------------------------------------------------------------------------- CLI specs
@@ -160,7 +176,7 @@ def as_batch_size(value: object, name: str = "batch_size") -> int:
     if number is not None and MIN_BATCH_SIZE <= number <= MAX_BATCH_SIZE and number % 4 == 0:
         return number
     raise ValueError(f"{name} must be a multiple of 4 from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE}, "
-                     f"got {value!r}")
+                     f"got {shown(value)}")
 
 
 def as_train_seed(value: object, name: str = "seed") -> int:
@@ -173,10 +189,8 @@ def as_run_name(value: object, name: str = "run") -> str:
     most 80 characters. No dots or slashes, so it can never leave the runs folder."""
     if isinstance(value, str) and len(value) <= MAX_RUN_NAME and RUN_NAME_PATTERN.fullmatch(value):
         return value
-    shown = repr(value) if not isinstance(value, str) or len(value) <= MAX_RUN_NAME \
-        else repr(value[:MAX_RUN_NAME]) + "..."
     raise ValueError(f"{name} must be the name of a listed run (letters, digits, '-' and '_', "
-                     f"at most {MAX_RUN_NAME} characters), got {shown}")
+                     f"at most {MAX_RUN_NAME} characters), got {shown(value, MAX_RUN_NAME + 2)}")
 
 
 # ----------------------------------------------------------------------------- drawings
@@ -210,7 +224,8 @@ def as_image_array(value: object, *, name: str = "image",
     if value is None:
         raise ValueError("Draw a digit on the canvas (or upload a picture of one) first.")
     if not isinstance(value, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array or a PIL image, got {type(value).__name__}")
+        raise ValueError(f"{name} must be an image file (a path or its bytes), a PIL image or a numpy "
+                         f"array, got {type(value).__name__}")
     if value.ndim == 2:
         value = value[:, :, None]
     if value.ndim != 3 or value.shape[2] not in IMAGE_CHANNELS:
@@ -235,6 +250,7 @@ def as_image_array(value: object, *, name: str = "image",
 # ----------------------------------------------------------------------------- latent directions
 # Strengths of the Explore tab's named directions (gan.directions): how far to move along each.
 MAX_DIRECTION_STRENGTH = 3.0     # the sliders' ends: 3 standard deviations of the latent
+MAX_STRENGTHS_TEXT = 10_000      # JSON text of strengths: a few dozen characters is plenty
 STRENGTH_NOTE = "standard deviations of the latent along the direction; 0 = no change"
 
 
@@ -247,15 +263,20 @@ def as_strengths(value: object, names: Sequence[str], *, name: str = "strengths"
     """
     names = list(names)
     if isinstance(value, str):
+        expected = f"a list of {len(names)} numbers or an object keyed by direction name"
+        if len(value) > MAX_STRENGTHS_TEXT:
+            raise ValueError(f"{name} text must be JSON of at most {MAX_STRENGTHS_TEXT:,} characters "
+                             f"({expected}), got {len(value):,}")
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{name} text must be JSON: a list of {len(names)} numbers or an "
-                             f"object keyed by direction name ({exc.msg})") from None
+            raise ValueError(f"{name} text must be JSON: {expected} ({exc.msg})") from None
+        except RecursionError:
+            raise ValueError(f"{name} text is nested too deeply: give {expected}") from None
     if isinstance(value, dict):
         unknown = [key for key in value if key not in names]
         if unknown:
-            raise ValueError(f"unknown direction {unknown[0]!r} in {name}; known: {', '.join(names)}")
+            raise ValueError(f"unknown direction {shown(unknown[0])} in {name}; known: {', '.join(names)}")
         given = value
     elif isinstance(value, (list, tuple)):
         if len(value) != len(names):

@@ -104,8 +104,8 @@ def core_run(tmp_path):
 
 
 TINY_TRAIN_FLAGS = ["--synthetic-size", "64", "--batch-size", "8", "--g-width", "8", "--d-width", "8",
-                    "--metrics-every", "0", "--no-evaluate", "--no-progress", "--device", "cpu",
-                    "--threads", "1"]
+                    "--metrics-every", "0", "--no-evaluate", "--no-directions", "--no-progress",
+                    "--device", "cpu", "--threads", "1"]
 
 
 @pytest.fixture

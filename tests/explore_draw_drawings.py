@@ -73,3 +73,37 @@ def read_png(path) -> tuple[np.ndarray, dict[str, str]]:
 
 def file_bytes(path) -> bytes:
     return Path(path).read_bytes()
+
+
+# Files a visitor (or a hostile client) may upload as "a picture", each with the message it
+# gets: none of them is an image that holds a digit.
+BAD_UPLOADS = {
+    "empty.png": "image file is empty (0 bytes)",
+    "truncated.png": "image file is damaged or cut short (truncated)",
+    "text.png": "image file is not an image that can be read",
+    "zip.png": "image file is not an image that can be read",
+    "bomb.png": "image is too large: over 178,956,970 pixels; at most 16,777,216 are allowed",
+    "huge.png": "image is too large: 5000x5000 = 25,000,000 pixels",
+}
+
+
+def write_bad_uploads(folder: Path) -> dict[str, Path]:
+    """BAD_UPLOADS' files in `folder`. The bomb is a 15,000 x 15,000 one-bit PNG of 27 kB that
+    would take 225 million pixels to decode."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seven = png_bytes(draw_strokes(SEVEN, "paper"))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("digit.txt", "7" * 1000)
+    contents = {"empty.png": b"", "truncated.png": seven[: len(seven) // 2],
+                "text.png": b"a digit, honestly\n", "zip.png": archive.getvalue()}
+    paths = {}
+    for name, data in contents.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(data)
+    for name, side in (("bomb.png", 15_000), ("huge.png", 5000)):
+        paths[name] = folder / name
+        Image.new("1", (side, side)).save(paths[name])
+    return paths

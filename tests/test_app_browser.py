@@ -41,8 +41,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def launched(weights: Path):
-    """The app as `python app.py` serves it (same CSS and theme), on a free port."""
+def launched(weights):
+    """The app as `python app.py` serves it (same CSS and theme), on a free port; `weights`:
+    a weights folder, or a DigitService whose timings the test reads."""
     import app
 
     demo = app.build_demo(weights, auto_reload_s=None)
@@ -55,15 +56,29 @@ def launched(weights: Path):
 
 
 @contextlib.contextmanager
-def browser_page(url: str):
+def browser_page(url: str, **context_options):
+    """A page on `url`; every request to another host is refused and kept in `page.blocked`
+    (the app must need none), script errors in `page.errors`."""
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+        page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         errors: list[str] = []
+        blocked: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        origin = url.rstrip("/").split("//", 1)[1].split("/", 1)[0]
+
+        def only_this_app(route):
+            if route.request.url.split("//", 1)[-1].split("/", 1)[0] == origin or route.request.url.startswith("data:"):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_this_app)
         page.goto(url)
-        page.errors = errors
+        page.errors, page.blocked = errors, blocked
         try:
             yield page
         finally:
@@ -173,8 +188,8 @@ def test_every_tab_renders(page, tab, ready):
                     full_page=True)
 
 
-def test_no_script_errors(page):
-    assert page.errors == []
+def test_no_script_errors_and_no_other_host(page):
+    assert page.errors == [] and page.blocked == []
 
 
 def take_screenshot(weights: Path, out: Path, tab: str = "Grid") -> None:

@@ -98,6 +98,18 @@ def test_interpolate(client):
         assert im.format == "GIF" and im.n_frames == 18
 
 
+def test_the_first_explore_of_new_weights_waits_for_no_search(client):
+    """These weights have no directions.json: the first /explore answers with the closed-form
+    directions (the measured ones are searched in the background, for seconds)."""
+    import time
+
+    start = time.perf_counter()
+    image, meta = png(client.predict(3, 42, [1.5] + [0] * 7, 1.0, api_name="/explore"))
+    print(f"\nfirst /explore on weights without directions.json: {(time.perf_counter() - start) * 1000:.0f} ms")
+    assert meta["directions"] == ",".join(f"direction_{i}" for i in range(1, 9))
+    assert meta["edit"] == "direction_1=1.5" and image.std() > 0
+
+
 @pytest.mark.parametrize("args, api_name, message", [
     ((10, 1, 1.0), "/generate", "digit must be a whole number from 0 to 9, got 10"),
     ((-1, 1, 1.0), "/generate", "digit must be a whole number from 0 to 9, got -1"),

@@ -14,8 +14,8 @@ import torch
 from gradio_client import Client, handle_file
 
 import app
-from explore_draw_drawings import (SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png, save_png,
-                                   speck)
+from explore_draw_drawings import (BAD_UPLOADS, SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png,
+                                   save_png, speck, write_bad_uploads)
 from gan.inputs import MAX_DIRECTION_STRENGTH
 from gan.model.weights import weights_fingerprint
 
@@ -55,7 +55,9 @@ def drawings(tmp_path_factory) -> SimpleNamespace:
     files = {"sketch": draw_strokes(SEVEN, "sketch"), "paper": draw_strokes(SEVEN, "paper"),
              "blank": blank("sketch"), "speck": speck("paper"), "all_ink": all_ink("paper"),
              "huge": blank("paper", size=5000)}
-    return SimpleNamespace(**{name: save_png(image, folder / f"{name}.png") for name, image in files.items()})
+    paths = {name: save_png(image, folder / f"{name}.png") for name, image in files.items()}
+    bad = write_bad_uploads(folder / "bad")
+    return SimpleNamespace(**paths, bad=bad)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +127,26 @@ def test_draw_with_the_digit_overridden(client, drawings, found):
     # black ink on white paper is the same drawing as black strokes on a transparent canvas
     assert np.array_equal(read_png(drawing)[0], read_png(found[0])[0])
     assert latent != found[3]
+
+
+@pytest.mark.parametrize("name", sorted(BAD_UPLOADS))
+def test_draw_refuses_files_that_are_no_picture(client, drawings, name):
+    """Empty, cut short, text or a zip named .png, a decompression bomb: each told what is wrong."""
+    upload = handle_file(drawings.bad[name])
+    message = raise_message(lambda: client.predict(upload, "auto", api_name="/draw"))
+    assert BAD_UPLOADS[name] in message and "upstream Gradio app has raised an exception" not in message
+
+
+def test_restyle_without_a_latent_says_what_is_missing(client):
+    for missing in (None, "", "   "):
+        message = raise_message(lambda: client.predict(missing, 1.0, "{}", api_name="/restyle"))
+        assert "latent is missing: give the latent text that Draw wrote" in message
+
+
+def test_explore_refuses_strengths_nested_5000_deep(client):
+    nested = "[" * 5000 + "]" * 5000
+    message = raise_message(lambda: client.predict(3, 42, nested, 1.0, api_name="/explore"))
+    assert "strengths text is nested too deeply" in message
 
 
 @pytest.mark.parametrize("name, digit, message", [

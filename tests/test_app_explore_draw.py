@@ -6,9 +6,12 @@ here through its handler and over HTTP in tests/test_app_client_explore_draw.py.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -16,7 +19,7 @@ import pytest
 import torch
 
 import app
-from app_tabs.draw import DrawHandlers
+from app_tabs.draw import NO_VIEWS, DrawHandlers
 from app_tabs.explore import DIRECTION_SLOTS, ExploreHandlers
 from explore_draw_drawings import ONE, SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png, speck
 from gan.inputs import parse_edit_spec
@@ -55,10 +58,30 @@ def draw(service):
 
 
 @pytest.fixture(scope="module")
-def found_seven(draw):
-    """The sketchpad's drawing of a 7 (black on transparent), searched as what the classifier reads."""
+def seven_views(draw):
+    """What the page gets when a stroke of a 7 ends (black on transparent): the search and
+    the style row and morph, in one answer."""
     sketch = np.asarray(draw_strokes(SEVEN, "sketch"))
-    return draw.draw_sketch({"background": None, "layers": [sketch], "composite": sketch}, "auto")
+    return draw.sketch_views({"background": None, "layers": [sketch], "composite": sketch}, "auto",
+                             1.0, "{}", 8, 12)
+
+
+@pytest.fixture(scope="module")
+def found_seven(seven_views):
+    """(drawing as the model sees it, reading, reconstruction, latent, searched digit)."""
+    return seven_views[:5]
+
+
+@contextlib.contextmanager
+def on_the_page():
+    """Run a handler as if the app's page had sent the event (Gradio's header for its calls)."""
+    from gradio.context import LocalContext
+
+    token = LocalContext.request.set(SimpleNamespace(headers={"x-gradio-user": "app"}))
+    try:
+        yield
+    finally:
+        LocalContext.request.reset(token)
 
 
 def endpoint(demo, name):
@@ -158,6 +181,30 @@ def test_tab_wiring(demo):
     assert any("explore-image" in [getattr(o, "elem_id", None) for o in fn.outputs] for fn in loads)
 
 
+def test_unmeasured_directions_are_labelled_as_such(app_weights, tmp_path):
+    from gan.files import OutputFolder
+    from gan.serving.direction_cache import DirectionCache
+    from gan.serving.model_holder import ModelHolder
+    from gan.serving.service import DigitService
+
+    from gan.latent.direction_search import closed_form_directions
+
+    held = threading.Event()
+
+    def search_held_back(generator, *, settings, weights_sha256):  # the measured set never comes
+        held.wait(60)
+        return closed_form_directions(generator, weights_sha256=weights_sha256)
+
+    service = DigitService(ModelHolder(app_weights), output=OutputFolder(tmp_path), auto_reload_s=None,
+                           directions=DirectionCache(search=search_held_back))
+    handlers = ExploreHandlers(service, random_seed)
+    updates = handlers.sliders()
+    assert [u.label for u in updates] == [f"direction {i}" for i in range(1, 9)]
+    assert all(u.info == "not measured yet" for u in updates)
+    assert "not measured yet" in handlers.table() and "| direction 1 | `direction_1` |" in handlers.table()
+    held.set()
+
+
 # ----------------------------------------------------------------------------- Draw
 
 def test_draw_finds_the_sketch(found_seven):
@@ -188,9 +235,39 @@ def test_the_digit_override_is_respected(draw, found_seven):
     assert latent != found_seven[3]
 
 
+def test_one_stroke_brings_the_row_and_the_morph(seven_views, found_seven):
+    row, strip, gif = seven_views[5:]
+    _, meta = read_png(row)
+    assert meta["latent"] == found_seven[3] and meta["digits"] == "0,1,2,3,4,5,6,7,8,9"
+    _, meta = read_png(strip)
+    assert (meta["digit_a"], meta["digit_b"], meta["steps"]) == ("7", "8", "12")
+    assert Path(gif).read_bytes()[:6] == b"GIF89a"
+
+
+@pytest.mark.parametrize("sketch", [None, {"composite": None, "layers": []},
+                                    {"composite": np.asarray(blank("sketch")), "layers": []},
+                                    {"composite": np.full((280, 280, 4), 255, np.uint8), "layers": []}])
+def test_a_cleared_canvas_clears_its_views_quietly(draw, sketch):
+    assert draw.sketch_views(sketch, "auto") == NO_VIEWS
+
+
+def test_find_without_a_drawing_or_an_upload_says_so(draw):
+    refused(lambda: draw.find_views(None, None, "auto"), "Draw a digit on the canvas (or upload a picture of one) first")
+
+
+def test_on_the_page_a_refusal_is_one_warning_and_the_outputs_keep_what_they_showed(draw):
+    with on_the_page(), pytest.warns(UserWarning, match="the drawing is a tiny speck"):
+        result = draw.sketch_views({"composite": np.asarray(speck("paper"))}, "auto")
+    assert result == gr.skip()
+    with on_the_page():
+        assert draw.restyle_view("", 1.0, "{}") is None  # the empty box before a search: quiet
+    refused(lambda: draw.restyle_view("", 1.0, "{}"), "latent is missing")  # the API says so
+
+
 @pytest.mark.parametrize("image, digit, message", [
-    (None, "auto", "Draw a digit on the canvas (or upload a picture of one) first"),
-    ({"composite": None, "layers": []}, "auto", "Draw a digit on the canvas"),
+    (None, "auto", "image is missing: upload a picture of a digit"),
+    ("/etc/passwd", "auto", "image must be an uploaded file"),
+    ({"path": "/etc/passwd"}, "auto", "image must be a file uploaded to this app"),
     (blank("sketch"), "auto", "the canvas is empty"),
     (blank("paper"), "auto", "the canvas is empty"),
     (speck("paper"), "auto", "the drawing is a tiny speck"),
@@ -205,7 +282,7 @@ def test_the_digit_override_is_respected(draw, found_seven):
     (draw_strokes(ONE, "paper"), "3", "digit must be 'auto' or a whole number from 0 to 9, got '3'"),
 ])
 def test_unusable_drawings_get_a_clear_message(draw, image, digit, message):
-    refused(lambda: draw.draw_sketch(image, digit), message)
+    refused(lambda: draw.draw(image, digit), message)
 
 
 # ----------------------------------------------------------------------------- Restyle and morph
@@ -230,7 +307,6 @@ def test_restyle_takes_a_list_and_an_edit(demo, draw, service):
     remade = demo(meta["latent"], 1.0, parse_edit_spec(meta["edit"], service.latent_directions().names),
                   api_name="restyle")
     assert file_bytes(remade) == file_bytes(edited)
-    assert draw.restyle_view("", 1.0, "{}") is None  # the empty box before a search
 
 
 def _encoded(values) -> str:

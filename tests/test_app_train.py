@@ -207,6 +207,39 @@ def test_serve_swaps_tiny_weights_in_and_revert_brings_the_old_back(served_app, 
         call(demo, "train_serve", "missing-run")
 
 
+def test_status_and_the_tab_show_no_server_paths(tmp_path, weights, fake_trainer, trained_once):
+    """Paths are relative to the runs folder (or a name): not the server's Python, train.py,
+    run, data or weights folders, and no absolute path in a traceback either."""
+    import sys
+
+    holder = ModelHolder(weights)
+    manager = RunManager(tmp_path / "runs", train_script=fake_trainer, data_dir=tmp_path / "mnist",
+                         niceness=0, stop_timeout_s=20, served_weights=holder.folder,
+                         serve=lambda folder: holder.serve(folder).message)
+    demo = app.build_demo(holder, auto_reload_s=None, training=manager)
+    try:
+        name = call(demo, "train_start", "custom", 100_000)["name"]
+        wait_until(lambda: call(demo, "train_status", name)["step"])
+        (manager.runs_root / name / "log.txt").write_text(
+            f"resumed {manager.runs_root / name} at step 10\n"
+            '  File "/usr/lib/python3/site-packages/torch/nn/modules/module.py", line 1, in _call\n')
+        status = call(demo, "train_status", name)
+        panel = TrainHandlers(manager).refresh(name, {})
+        shutil.copytree(trained_once, manager.runs_root / "tiny-run")
+        served = call(demo, "train_serve", "tiny-run")
+    finally:
+        kill_leftovers(manager)
+    shown = json.dumps([status, panel[1], panel[5], served])
+    for server_path in (str(tmp_path), sys.executable, str(fake_trainer), str(Path(weights).resolve()),
+                        "/usr/lib/python3"):
+        assert server_path not in shown
+    assert status["console_tail"][0].startswith(f"$ python train.py --run-dir {name} --export-dir none")
+    assert "--data-dir DATA_DIR" in status["console_tail"][0]
+    assert status["log_tail"] == [f"resumed {name} at step 10",
+                                  '  File "…/module.py", line 1, in _call']
+    assert status["grid_path"] is None and "from .served/tiny-run-" in served["message"]
+
+
 # ----------------------------------------------------------------------------- the status panel
 
 def test_refresh_shows_the_run_and_resends_only_what_changed(tmp_path, fake_trainer):

@@ -139,7 +139,7 @@ def test_huge_images_are_refused_before_they_are_processed():
     (np.zeros((10, 10), np.uint16), "dtype"),
     (np.full((10, 10), 2.0), "from 0 to 1"),
     (np.full((10, 10), np.nan), "NaN"),
-    ("a picture", "numpy array or a PIL image"),
+    (42, "a PIL image or a numpy array, got int"),
     (None, "Draw a digit on the canvas"),
 ])
 def test_unusable_arrays_are_refused(value, message):
@@ -147,3 +147,21 @@ def test_unusable_arrays_are_refused(value, message):
         as_image_array(value)
     with pytest.raises(ValueError, match=message):
         prepare_drawing(value)
+
+
+def test_image_files_are_opened_under_the_size_rule(tmp_path):
+    from explore_draw_drawings import BAD_UPLOADS, SEVEN, draw_strokes, png_bytes, write_bad_uploads
+
+    seven = png_bytes(draw_strokes(SEVEN, "paper"))
+    (tmp_path / "seven.png").write_bytes(seven)
+    from_path, from_bytes = prepare_drawing(tmp_path / "seven.png"), prepare_drawing(seven)
+    assert np.array_equal(from_path, from_bytes) and from_path.std() > 0
+    assert np.array_equal(from_path, prepare_drawing(draw_strokes(SEVEN, "paper")))
+    for name, path in write_bad_uploads(tmp_path / "bad").items():
+        with pytest.raises(ValueError) as info:
+            prepare_drawing(path)
+        message = str(info.value)
+        assert BAD_UPLOADS[name] in message
+        assert "too large" in message or "upload a PNG, JPEG" in message  # what is allowed
+    with pytest.raises(ValueError, match="cannot be read"):
+        prepare_drawing(tmp_path / "missing.png")

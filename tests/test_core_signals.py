@@ -86,7 +86,7 @@ def test_signal_checkpoints_and_resume_continues(name, interrupted, core_threads
     # more steps; the model flags come from the checkpoint
     target = stopped_at + 2
     assert train_cli.main(["--resume", str(run), "--steps", str(target), "--no-progress",
-                           "--no-evaluate", "--threads", "1"]) == 0
+                           "--no-evaluate", "--no-directions", "--threads", "1"]) == 0
     log = (run / "log.txt").read_text()
     assert f"resumed {run} at step {stopped_at}" in log
     resumed = _load(run / CHECKPOINT_FILE)

@@ -4,10 +4,13 @@ import dataclasses
 import pytest
 import torch
 
+import gan.directions
 import train as train_cli
 from gan.config import ModelConfig, TrainConfig
+from gan.latent.direction_search import SearchSettings
+from gan.latent.directions import stored_directions
 from gan.training.run_folder import CHECKPOINT_FILE
-from gan.model.weights import load_generator
+from gan.model.weights import DIRECTIONS_FILE, load_generator, weights_fingerprint
 
 
 @pytest.fixture
@@ -67,18 +70,25 @@ def test_help_lists_every_option(capsys):
         assert flag in out, flag
         if f.type == "bool":
             assert "--no-" + f.name.replace("_", "-") in out
-    for flag in ("--resume", "--export", "--evaluate", "--no-evaluate", "--no-progress"):
+    for flag in ("--resume", "--export", "--evaluate", "--no-evaluate", "--no-progress", "--no-directions"):
         assert flag in out
     assert "(default: 6000)" in out  # defaults are shown
     assert "torchrun" in out  # the usage examples
 
 
-def test_run_resume_and_export(base_args, core_threads, tmp_path):
+TINY_SEARCH = SearchSettings(count=2, candidates=4, samples_per_digit=2)
+
+
+def test_run_resume_and_export(base_args, core_threads, tmp_path, monkeypatch):
+    monkeypatch.setattr(gan.directions, "EXPORT_SEARCH", TINY_SEARCH)  # the quick one takes a minute
     run, weights = tmp_path / "run", tmp_path / "weights"
     assert train_cli.main(base_args + ["--steps", "2", "--batch-size", "4",
                                        "--export-dir", str(weights)]) == 0
     first = load_generator(weights)
     assert first.config.g_width == 4
+    # the export came with its directions: the app's Explore tab needs no search for them
+    stored = stored_directions(weights, first, weights_fingerprint(weights))
+    assert stored is not None and stored.measured and stored.settings["candidates"] == 4
     # resuming keeps the saved configuration (batch size 4) and trains on
     assert train_cli.main(["--resume", str(run), "--steps", "3", "--no-progress",
                            "--export-dir", "none"]) == 0
@@ -90,6 +100,10 @@ def test_run_resume_and_export(base_args, core_threads, tmp_path):
     for name, p in exported.named_parameters():
         assert torch.equal(p, ckpt["G_ema"][name])
     assert not torch.equal(exported.fc.weight, first.fc.weight)  # step 3, not step 2
+    assert stored_directions(tmp_path / "exported", exported, weights_fingerprint(tmp_path / "exported"))
+    assert train_cli.main(["--export", str(run), "--export-dir", str(tmp_path / "plain"),
+                           "--no-directions"]) == 0
+    assert not (tmp_path / "plain" / DIRECTIONS_FILE).exists()
 
 
 def test_usage_error_in_a_subprocess_has_no_traceback(core_run, core_train_cmd):

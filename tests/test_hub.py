@@ -403,7 +403,7 @@ def test_train_py_pushes_the_export_with_its_command(uploads, tmp_path, monkeypa
     args = ["--synthetic-size", "64", "--steps", "4", "--batch-size", "8", "--g-width", "8",
             "--d-width", "8", "--log-every", "2", "--sample-every", "4", "--ckpt-every", "4",
             "--metrics-every", "0", "--threads", "1", "--device", "cpu", "--no-progress",
-            "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export"),
+            "--no-directions", "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export"),
             "--push-to-hub", REPO_ID]
     assert train_cli.main(args) == 0
     (call,) = uploads

@@ -69,3 +69,40 @@ def test_random_seed_is_in_range_and_leaves_the_global_rngs_alone():
     assert all(0 <= s <= MAX_SEED for s in seeds) and len(seeds) > 1
     assert torch.equal(torch.random.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], np_state)
+
+
+def test_a_refused_value_is_quoted_short():
+    huge = "9" * 1_000_000
+    with pytest.raises(ValueError) as info:
+        as_seed(huge)
+    message = str(info.value)
+    assert message.startswith("seed must be a whole number from 0 to 4294967295, got '999")
+    assert len(message) < 200 and "(1,000,002 characters)" in message
+    deep: list = []
+    for _ in range(100_000):  # deeper than repr can go
+        deep = [deep]
+    with pytest.raises(ValueError, match="got a list nested too deeply to show"):
+        as_truncation(deep)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 5000 + "]" * 5000, "strengths text is nested too deeply: give a list of 2 numbers"),
+    ("[0, " + "0, " * 20_000 + "0]", "strengths text must be JSON of at most 10,000 characters"),
+    ("{'slant': 1}", "strengths text must be JSON: a list of 2 numbers or an object"),
+    ('{"' + "x" * 5000 + '": 1}', "unknown direction 'xxxxx"),
+])
+def test_strengths_text_that_is_no_edit_is_refused_clearly(text, message):
+    from gan.inputs import as_strengths
+
+    with pytest.raises(ValueError) as info:
+        as_strengths(text, ["slant", "thickness"])
+    assert message in str(info.value) and len(str(info.value)) < 300
+
+
+def test_an_integer_beyond_any_float_is_refused_not_crashed():
+    from gan.latent.codec import decode_latent
+
+    with pytest.raises(ValueError, match="truncation_psi must be a number from 0 to 1"):
+        as_truncation(10**400)
+    with pytest.raises(ValueError, match="latent must hold finite numbers"):
+        decode_latent([10**400] + [0.0] * 63, 64)

@@ -79,7 +79,10 @@ def _from_numbers(value: object, z_dim: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} must hold {z_dim} numbers, got {len(items)}")
     if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) for v in items):
         raise ValueError(f"{name} must hold only numbers (no text, bools or null)")
-    values = np.asarray([float(v) for v in items], dtype=np.float64)
+    try:
+        values = np.asarray([float(v) for v in items], dtype=np.float64)
+    except OverflowError:  # an integer beyond any float, e.g. 10**400
+        values = np.array([np.inf])
     if not np.isfinite(values).all() or np.abs(values).max() > np.finfo(np.float32).max:
         raise ValueError(f"{name} must hold finite numbers, got NaN, inf or a number beyond "
                          "float32's range")

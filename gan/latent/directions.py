@@ -71,6 +71,7 @@ class DirectionSet:
     method: str = ""
     settings: dict = field(default_factory=dict)
     seconds: float | None = None
+    measured: bool = True         # False: found in closed form, not yet measured or named
 
     def __post_init__(self) -> None:
         names = [d.name for d in self.directions]
@@ -104,6 +105,7 @@ class DirectionSet:
     def to_json(self) -> dict:
         return {"format_version": FORMAT_VERSION, "weights_sha256": self.weights_sha256,
                 "method": self.method, "settings": self.settings, "seconds": self.seconds,
+                **({} if self.measured else {"measured": False}),  # stored sets are measured
                 "strength_unit": STRENGTH_UNIT, "max_strength": MAX_DIRECTION_STRENGTH,
                 "directions": [{**asdict(d), "vector": list(d.vector)} for d in self.directions]}
 
@@ -115,7 +117,7 @@ class DirectionSet:
                            for d in data["directions"])
         return cls(directions, weights_sha256=data.get("weights_sha256", ""),
                    method=data.get("method", ""), settings=data.get("settings", {}),
-                   seconds=data.get("seconds"))
+                   seconds=data.get("seconds"), measured=bool(data.get("measured", True)))
 
 
 def strength_vector(strengths: Mapping[str, float] | Sequence[float] | torch.Tensor,

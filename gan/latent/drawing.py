@@ -10,11 +10,17 @@ digits they learnt from.
 
 Any polarity is accepted: white ink on black (MNIST), black ink on white (paper), or
 strokes on a transparent canvas (a sketchpad's RGBA). Canvases that hold no digit (empty,
-a speck, all ink) are refused with a `DrawingError` that says what to do.
+a speck, all ink) are refused with a `DrawingError` that says what to do. An image file (a
+path or its bytes) is opened here, under the size rule: its size is read from its header and
+refused before any pixel is decoded, and a file that is empty, no image or cut short is told
+so.
 """
 from __future__ import annotations
 
+import io
 import math
+import os
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -37,12 +43,59 @@ class DrawingError(ValueError):
     """The image holds no digit that can be read (empty, a speck, all ink)."""
 
 
+IMAGE_FILE_FORMATS = "PNG, JPEG, GIF, BMP, WebP or TIFF"
+
+
+def _channels_of(image: Image.Image) -> np.ndarray:
+    """A PIL image's pixels as RGBA when it has transparency, else RGB (uint8)."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+
+
+def read_image_file(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_IMAGE_PIXELS,
+                    name: str = "image") -> np.ndarray:
+    """An image file (a path, or the file's bytes) -> uint8 (H, W, 3 or 4).
+
+    ValueError, saying what is wrong and what is allowed, for an empty file, a file that is
+    no image Pillow reads (text, a zip, ...), one of more than `max_pixels` pixels (refused
+    from its header, before decoding: a decompression bomb never unpacks) and one that is
+    damaged or cut short."""
+    allowed = f"upload a {IMAGE_FILE_FORMATS} file of a digit"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        empty, opened = len(source) == 0, io.BytesIO(bytes(source))
+    else:
+        try:
+            empty, opened = os.path.getsize(source) == 0, source
+        except OSError as exc:
+            raise ValueError(f"{name} file cannot be read ({exc.strerror or exc}): {allowed}") from None
+    if empty:
+        raise ValueError(f"{name} file is empty (0 bytes): {allowed}")
+    try:
+        image = Image.open(opened)
+    except Image.DecompressionBombError:
+        # Pillow's own guard, far above ours, stopped it while reading the header
+        raise ValueError(f"{name} is too large: over {2 * Image.MAX_IMAGE_PIXELS:,} pixels; at most "
+                         f"{max_pixels:,} are allowed (e.g. 4096x4096) — scale it down") from None
+    except (OSError, SyntaxError, ValueError):  # UnidentifiedImageError is an OSError
+        raise ValueError(f"{name} file is not an image that can be read: {allowed}") from None
+    with image:
+        as_image_size(image.width, image.height, name=name, max_pixels=max_pixels)
+        try:
+            image.load()
+            return _channels_of(image)
+        except (OSError, SyntaxError, ValueError, EOFError, zlib.error):
+            raise ValueError(f"{name} file is damaged or cut short (truncated): its pixels cannot be "
+                             f"decoded; {allowed}") from None
+
+
 def _as_uint8_channels(image: object, max_pixels: int) -> np.ndarray:
-    """PIL image or array -> uint8 (H, W, C), C in 1..4; sizes checked before any copy."""
-    if isinstance(image, Image.Image):
+    """An image file, PIL image or array -> uint8 (H, W, C), C in 1..4; sizes checked before
+    any pixel is decoded or copied."""
+    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
+        image = read_image_file(image, max_pixels=max_pixels)
+    elif isinstance(image, Image.Image):
         as_image_size(image.width, image.height, max_pixels=max_pixels)
-        has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
-        image = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+        image = _channels_of(image)
     elif hasattr(image, "detach") and hasattr(image, "numpy"):  # a torch tensor, without importing torch
         image = image.detach().cpu().numpy()
     return as_image_array(image, max_pixels=max_pixels)
@@ -144,11 +197,12 @@ def centre_by_mass(patch: np.ndarray) -> np.ndarray:
 def prepare_drawing(image: object, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Any drawn or uploaded digit -> uint8 (28, 28), 0 = background, 255 = ink, as MNIST.
 
-    `image`: a PIL image, or an array (H, W) / (H, W, C) with C = 1 (grey), 2 (grey +
-    alpha), 3 (RGB) or 4 (RGBA), uint8, bool or float in 0..1; white ink on black, black
-    ink on white, or strokes on a transparent background. Raises `DrawingError` (a
-    ValueError) for an empty canvas, a speck or an all-ink canvas, and ValueError for
-    images over `max_pixels` pixels or of an unusable shape or dtype.
+    `image`: an image file (a path or its bytes), a PIL image, or an array (H, W) / (H, W, C)
+    with C = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), uint8, bool or float in 0..1;
+    white ink on black, black ink on white, or strokes on a transparent background. Raises
+    `DrawingError` (a ValueError) for an empty canvas, a speck or an all-ink canvas, and
+    ValueError for images over `max_pixels` pixels, of an unusable shape or dtype, and for
+    files that are empty, no image or damaged (see `read_image_file`).
     """
     pixels = _shrink(_as_uint8_channels(image, max_pixels))
     field = centre_by_mass(fit_digit_box(extract_ink(pixels)))

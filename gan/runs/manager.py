@@ -35,7 +35,8 @@ from ..inputs import as_batch_size, as_choice, as_run_name, as_train_seed, as_tr
 from ..model.hub import check_repo_id, push_weights_to_hub
 from ..training.run_folder import CHECKPOINT_FILE, CONSOLE_FILE, RUN_FILE, STOP_FILE, export_from_checkpoint
 from .served import ServedWeights
-from .status import RUN_MARKERS, RunStatus, number, read_json, read_run_status, records, trainer_alive
+from .status import (RUN_MARKERS, RunStatus, number, read_json, read_run_status, records, trainer_alive,
+                     without_server_paths)
 
 TRAINING_ENV_VAR = "DIGITGAN_ALLOW_TRAINING"
 
@@ -269,7 +270,7 @@ class RunManager:
         if self.weights is None:
             raise ValueError("serving is not available here")
         with self._lock:
-            return self.weights.serve_run(run_dir)
+            return self._public(self.weights.serve_run, run_dir)
 
     def push(self, name: object, repo_id: object, *, token: str | None) -> str:
         """Export the run's EMA generator (latest checkpoint) and upload it with a model card
@@ -298,11 +299,39 @@ class RunManager:
         if self.weights is None:
             raise ValueError("serving is not available here")
         with self._lock:
-            return self.weights.revert()
+            return self._public(self.weights.revert)
+
+    # ------------------------------------------------------------------ what a page may see
+
+    def public_text(self, text: str) -> str:
+        """`text` without the server's paths: the runs folder's relative to it, the trainer's
+        Python, train.py and the data folder by name, any other cut to its last part."""
+        names = {self.python: "python", str(self.train_script): "train.py"}
+        if self.data_dir is not None:
+            names[str(self.data_dir)] = "DATA_DIR"
+        served = self.weights.current if self.weights is not None else None
+        if served is not None and not served.is_relative_to(self.runs_root):  # e.g. weights/
+            names[str(served)] = served.name
+        return without_server_paths(text, runs_root=self.runs_root, names=names)
+
+    def _public(self, action: Callable[..., str], *args) -> str:
+        """A serve or revert: its message, or its refusal, without the server's paths."""
+        try:
+            return self.public_text(action(*args))
+        except ValueError as exc:
+            raise ValueError(self.public_text(str(exc))) from exc
+
+    def _read(self, run_dir: Path, *, details: bool = True) -> RunStatus:
+        """A run's status as a page or an API caller may see it (no server paths in its text)."""
+        status = self._read_files(run_dir, details=details)
+        status.message = self.public_text(status.message)
+        status.log_tail = [self.public_text(line) for line in status.log_tail]
+        status.console_tail = [self.public_text(line) for line in status.console_tail]
+        return status
 
     # ------------------------------------------------------------------ internals
 
-    def _read(self, run_dir: Path, *, details: bool = True) -> RunStatus:
+    def _read_files(self, run_dir: Path, *, details: bool = True) -> RunStatus:
         if self.gpu_train is not None:  # no train.py processes: this manager knows what trains
             return read_run_status(run_dir, script_name=self.train_script.name, details=details,
                                    in_flight=self._gpu_run == run_dir.name)

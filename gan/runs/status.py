@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,6 +68,24 @@ class RunStatus:
             data[key] = str(data[key]) if data[key] is not None else None
         data["label"] = self.label
         return data
+
+
+# ----------------------------------------------------------------------------- what a page may see
+# An absolute POSIX path in free text (and not the path part of an URL).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/[^\s'\"`,;:()\[\]{}<>|]+")
+
+
+def without_server_paths(text: str, *, runs_root: Path, names: dict[str, str] | None = None) -> str:
+    """`text` (a log line, a message) with nothing of the server's file system in it: each of
+    `names` (an absolute path -> what to show instead, e.g. the trainer's Python -> "python")
+    first, then paths inside the runs folder made relative to it, and any other absolute path
+    cut to its last part ("…/module.py")."""
+    for path, name in sorted((names or {}).items(), key=lambda item: -len(item[0])):
+        text = re.sub(re.escape(path) + r"(?![\w.-])", name, text)
+    root = re.escape(str(runs_root).rstrip("/"))
+    text = re.sub(root + "/", "", text)
+    text = re.sub(root + r"(?![\w.-])", ".", text)
+    return _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
 # ----------------------------------------------------------------------------- safe reads

@@ -25,40 +25,16 @@ from ..images import gif_bytes, upscale
 from ..inputs import (MAX_GRID, as_choice, as_digit, as_int, as_search_digit, as_seed, as_steps,
                       as_strengths, as_truncation)
 from ..latent.codec import decode_latent
-from ..latent.direction_search import QUICK_SEARCH, find_directions, load_directions
 from ..latent.directions import DirectionSet
 from ..model.classifier import DigitClassifier, load_classifier
 from ..model.sampling import INTERPOLATION_METHODS
+from .direction_cache import DirectionCache
 from .model_card import ModelCard, build_model_card, how_it_works_markdown, latent_tools_markdown
 from .model_holder import LoadedModel, ModelHolder
 from .render import (GIF_SCALE, GRID_MODES, Picture, encode_png, find_style, gif_frame_ms,
                      render_digit, render_explored, render_explored_row, render_grid,
                      render_interpolation, render_restyled, render_style_morph)
 from .stats import ServingStats
-
-
-class DirectionCache:
-    """The named directions of each served model, found (or read from directions.json) on
-    first use; a reload to other weights gets theirs."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._by_fingerprint: dict[str, DirectionSet] = {}
-
-    def get(self, model: LoadedModel) -> DirectionSet:
-        with self._lock:  # one search at a time; later requests find the result
-            found = self._by_fingerprint.get(model.fingerprint)
-            if found is None:
-                found = self._find(model)
-                self._by_fingerprint[model.fingerprint] = found
-            return found
-
-    @staticmethod
-    def _find(model: LoadedModel) -> DirectionSet:
-        if model.folder is not None:
-            return load_directions(model.folder, model.generator)
-        return find_directions(model.generator, settings=QUICK_SEARCH,
-                               weights_sha256=model.fingerprint)
 
 
 class ClassifierCache:
@@ -83,12 +59,13 @@ class DigitService:
     """
 
     def __init__(self, holder: ModelHolder, *, output: OutputFolder | None = None,
-                 stats: ServingStats | None = None, auto_reload_s: float | None = 5.0):
+                 stats: ServingStats | None = None, auto_reload_s: float | None = 5.0,
+                 directions: DirectionCache | None = None):
         self.holder = holder
         self.output = output or OutputFolder()
         self.stats = stats or ServingStats()
         self.auto_reload_s = auto_reload_s
-        self.directions = DirectionCache()
+        self.directions = directions or DirectionCache()
         self.classifier = ClassifierCache()
 
     def model(self) -> LoadedModel:
@@ -150,7 +127,9 @@ class DigitService:
         return self.output.write(strip.stem, ".gif", gif)
 
     def latent_directions(self) -> DirectionSet:
-        """The served model's named directions (the Explore tab's sliders)."""
+        """The served model's named directions (the Explore tab's sliders); for new weights
+        without directions.json, the unmeasured closed-form ones until the measured set,
+        searched in the background, is ready (`directions.measured` tells which)."""
         return self.directions.get(self.model())
 
     def explore(self, digit: object, seed: object, strengths: object,
