@@ -74,7 +74,7 @@ class Inversion:
         return encode_latent(self.latent)
 
 
-def _as_targets(targets: torch.Tensor | np.ndarray) -> torch.Tensor:
+def as_targets(targets: torch.Tensor | np.ndarray) -> torch.Tensor:
     targets = torch.as_tensor(np.asarray(targets))
     if targets.dim() == 2:
         targets = targets.unsqueeze(0)
@@ -89,11 +89,11 @@ def _top_readings(probabilities: torch.Tensor) -> tuple[tuple[int, float], ...]:
     return tuple((int(d), float(p)) for d, p in zip(digits, values))
 
 
-def _match_loss(images: torch.Tensor, classifier: DigitClassifier, target_images: torch.Tensor,
-                target_features: torch.Tensor, feature_weight: float) -> torch.Tensor:
+def match_loss(images: torch.Tensor, classifier: DigitClassifier | None, target_images: torch.Tensor,
+               target_features: torch.Tensor | None, feature_weight: float) -> torch.Tensor:
     """Per sample: pixel MSE ([-1, 1] scale) + feature_weight * classifier-feature MSE."""
     loss = (images - target_images).pow(2).mean(dim=(1, 2, 3))
-    if feature_weight:  # the classifier is over half the cost of a step: skip it when unused
+    if feature_weight and classifier is not None:  # over half a step's cost: skipped when unused
         loss = loss + feature_weight * (classifier.features(images) - target_features).pow(2).mean(dim=1)
     return loss
 
@@ -118,7 +118,7 @@ def _pick_starts(generator: Generator, classifier: DigitClassifier, classes: tor
     return starts
 
 
-def _atypical_norm(z: torch.Tensor) -> torch.Tensor:
+def atypical_norm(z: torch.Tensor) -> torch.Tensor:
     """How far each row's norm lies outside the shell that holds nearly all N(0, I) latents:
     sqrt(z_dim) +- TYPICAL_NORM_SPREAD * 0.71 (the norm's standard deviation). Zero inside,
     so the prior does not bias a latent the generator could have drawn."""
@@ -135,9 +135,9 @@ def _refine(generator: Generator, classifier: DigitClassifier, z: torch.Tensor, 
     optimizer = torch.optim.Adam([z], lr=settings.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.steps)
     for _ in range(settings.steps):
-        match = _match_loss(generator.synthesize(z, classes), classifier, target_images,
+        match = match_loss(generator.synthesize(z, classes), classifier, target_images,
                             target_features, settings.feature_weight)
-        prior = _atypical_norm(z).pow(2)
+        prior = atypical_norm(z).pow(2)
         # Summed over rows, each latent's gradient is its own (Adam is per element), so a
         # target is searched the same alone or in a batch, up to float rounding.
         loss = (match + settings.prior_weight * prior).sum()
@@ -147,7 +147,7 @@ def _refine(generator: Generator, classifier: DigitClassifier, z: torch.Tensor, 
         optimizer.step()
         schedule.step()
     with torch.no_grad():
-        score = _match_loss(generator.synthesize(z, classes), classifier, target_images,
+        score = match_loss(generator.synthesize(z, classes), classifier, target_images,
                             target_features, settings.feature_weight)
     return z.detach(), score
 
@@ -166,7 +166,7 @@ def invert_batch(generator: Generator, targets: torch.Tensor | np.ndarray, digit
     """Search the latent of each uint8 (28, 28) target for its digit (0..num_classes-1, as
     checked by the caller), all in one batch. `readings`: the classifier's probabilities of
     the targets when the caller has them already."""
-    targets = _as_targets(targets)
+    targets = as_targets(targets)
     digits = [int(d) for d in digits]
     if len(digits) != len(targets):
         raise ValueError(f"need one digit per target, got {len(digits)} for {len(targets)}")
@@ -192,11 +192,13 @@ def invert_batch(generator: Generator, targets: torch.Tensor | np.ndarray, digit
             generator.train()
     if readings is None:
         readings = read_digits(classifier, targets)
-    return _results(generator, classifier, targets, digits, latents, readings)
+    return describe_inversions(generator, classifier, targets, digits, latents, readings)
 
 
-def _results(generator: Generator, classifier: DigitClassifier, targets: torch.Tensor,
-             digits: list[int], latents: torch.Tensor, readings: torch.Tensor) -> list[Inversion]:
+def describe_inversions(generator: Generator, classifier: DigitClassifier, targets: torch.Tensor,
+                        digits: list[int], latents: torch.Tensor, readings: torch.Tensor) -> list[Inversion]:
+    """The results of a search, from whichever search found the latents: reconstructions,
+    distances to the targets, and the classifier's readings (N, 10) of the targets."""
     # One at a time: a batch's arithmetic can round a pixel differently, and a reconstruction
     # must be exactly what its latent and digit make when remade on their own.
     reconstructions = torch.cat([generate_from_latents(generator, z[None], [d])
@@ -219,7 +221,7 @@ def invert_drawing(generator: Generator, target: torch.Tensor | np.ndarray, *, d
     the class to search with; None = the classifier's reading of the target (read once: the
     same reading is the result's top 3)."""
     classifier = classifier or load_classifier(device=generator.device)
-    target = _as_targets(target)
+    target = as_targets(target)
     readings = read_digits(classifier, target)
     if digit is None:
         digit = int(readings[0].argmax())

@@ -30,6 +30,7 @@ TRAINING_FILE = "training.json"            # the commands and settings that made
 METRICS_FILE = "metrics.json"              # python -m gan.evaluate's report
 NEIGHBOURS_FILE = "nearest_neighbours.png"  # samples beside their nearest training images
 DIRECTIONS_FILE = "directions.json"        # the named latent directions (python -m gan.directions)
+ENCODER_FILE = "encoder.safetensors"       # image -> latent for the Draw search (python -m gan.encoder)
 SAMPLES_FILE = "samples.png"               # the run's last fixed-noise grid, copied at export
 LOSS_CURVE_FILE = "loss_curve.png"         # the run's loss curve, copied at export
 PROGRESS_GIF = "progress.gif"              # the run's grids as an animation, copied at export

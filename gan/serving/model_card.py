@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from ..config import ModelConfig
 from ..files import OutputFolder
 from ..latent.direction_search import FULL_SEARCH
+from ..latent.encoder_search import EncoderSearchSettings
 from ..latent.inversion import InversionSettings
 from ..model.networks import Discriminator, count_parameters
 from ..model.weights import (LOSS_CURVE_FILE, METRICS_FILE, NEIGHBOURS_FILE, PROGRESS_GIF,
@@ -240,7 +241,7 @@ different digits, so a column shows one handwriting style across all digits.
 
 def latent_tools_markdown() -> str:
     """Explore and Draw in a few paragraphs, with the numbers of the settings they use."""
-    search, inversion = FULL_SEARCH, InversionSettings()
+    search, inversion, encoder = FULL_SEARCH, InversionSettings(), EncoderSearchSettings()
     return f"""
 **Explore: named directions.** The sliders move z along directions found in G's first layer
 (SeFa: the eigenvectors of AᵀA, A the weights that act on z). Each was measured on {search.samples_per_digit * 10}
@@ -257,6 +258,9 @@ fixed to the digit and z alone is searched: the best {inversion.restarts} of the
 together by {inversion.steps} Adam steps on pixel error + {inversion.feature_weight:g} × the error in our classifier's features +
 a prior that keeps |z| where Gaussian latents live; the closest wins. z now holds your
 handwriting and the class input the digit, so the same z drawn for 0-9 writes every digit in
-your hand. The same drawing always gives the same z, and every image made from it carries z
-as text, so it can be made again exactly.
+your hand. When the weights come with an encoder (`encoder.safetensors`, trained against this
+generator to map a digit to its z), the search starts from the encoder's z instead and takes
+{encoder.polish_steps} Levenberg-Marquardt steps on the same loss, with forward passes only: as close, and
+several times sooner. The same drawing always gives the same z, and every image made from it
+carries z as text, so it can be made again exactly.
 """.strip()

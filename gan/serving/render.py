@@ -21,6 +21,8 @@ from ..inputs import MAX_SEED, format_edit_spec
 from ..latent.codec import encode_latent
 from ..latent.directions import DirectionSet, apply_directions, generate_edited
 from ..latent.drawing import prepare_drawing
+from ..latent.encoder import Encoder
+from ..latent.encoder_search import invert_drawing_with_encoder
 from ..latent.inversion import Inversion, invert_drawing
 from ..model.classifier import DigitClassifier
 from ..model.sampling import class_path, generate_from_latents, interpolation_path
@@ -207,11 +209,16 @@ class FoundStyle:
 
 
 def find_style(model: LoadedModel, image: object, digit: int | None, classifier: DigitClassifier, *,
-               stats: ServingStats = NO_STATS) -> FoundStyle:
-    """Preprocess the drawing, search its latent for `digit` (None: the classifier's reading)."""
+               encoder: Encoder | None = None, stats: ServingStats = NO_STATS) -> FoundStyle:
+    """Preprocess the drawing, search its latent for `digit` (None: the classifier's reading),
+    from the encoder's latent when the weights have one, else from the seed bank."""
     target = prepare_drawing(image)
     with stats.timed("draw.search"):
-        found = invert_drawing(model.generator, target, digit=digit, classifier=classifier)
+        if encoder is not None:
+            found = invert_drawing_with_encoder(model.generator, encoder, target, digit=digit,
+                                                classifier=classifier)
+        else:
+            found = invert_drawing(model.generator, target, digit=digit, classifier=classifier)
     latent = found.latent_text
     reading = {str(d): round(p, 4) for d, p in found.reading}
     chosen = "the classifier's reading" if digit is None else "chosen by the visitor"

@@ -17,6 +17,7 @@ Rules of the road:
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from ..inputs import (MAX_GRID, as_choice, as_digit, as_int, as_search_digit, as
                       as_strengths, as_truncation)
 from ..latent.codec import decode_latent
 from ..latent.directions import DirectionSet
+from ..latent.encoder import Encoder, load_encoder
 from ..model.classifier import DigitClassifier, load_classifier
+from ..model.weights import ENCODER_FILE, WeightsError
 from ..model.sampling import INTERPOLATION_METHODS
 from .direction_cache import DirectionCache
 from .model_card import ModelCard, build_model_card, how_it_works_markdown, latent_tools_markdown
@@ -35,6 +38,8 @@ from .render import (GIF_SCALE, GRID_MODES, Picture, encode_png, find_style, gif
                      render_digit, render_explored, render_explored_row, render_grid,
                      render_interpolation, render_restyled, render_style_morph)
 from .stats import ServingStats
+
+log = logging.getLogger(__name__)
 
 
 class ClassifierCache:
@@ -49,6 +54,32 @@ class ClassifierCache:
             if self._classifier is None:
                 self._classifier = load_classifier()
             return self._classifier
+
+
+class EncoderCache:
+    """The image -> latent encoder of each served model, when its weights folder has one made
+    for them (encoder.safetensors): the Draw search then starts from it (about 4x sooner, as
+    close). Without one, or with one for other weights, Draw uses the seed-bank search."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_fingerprint: dict[str, Encoder | None] = {}
+
+    def get(self, model: LoadedModel) -> Encoder | None:
+        with self._lock:
+            if model.fingerprint not in self._by_fingerprint:
+                self._by_fingerprint[model.fingerprint] = self._load(model)
+            return self._by_fingerprint[model.fingerprint]
+
+    @staticmethod
+    def _load(model: LoadedModel) -> Encoder | None:
+        if model.folder is None or not (model.folder / ENCODER_FILE).is_file():
+            return None
+        try:
+            return load_encoder(model.folder, generator=model.generator)
+        except WeightsError as exc:  # e.g. an encoder left from earlier weights
+            log.warning("not using %s: %s", model.folder / ENCODER_FILE, exc)
+            return None
 
 
 class DigitService:
@@ -67,6 +98,7 @@ class DigitService:
         self.auto_reload_s = auto_reload_s
         self.directions = directions or DirectionCache()
         self.classifier = ClassifierCache()
+        self.encoders = EncoderCache()
 
     def model(self) -> LoadedModel:
         if self.auto_reload_s is not None:
@@ -162,7 +194,8 @@ class DigitService:
         with self.stats.timed("draw.handler"):
             model = self.model()
             digit = as_search_digit(digit, model.config.num_classes)
-            found = find_style(model, image, digit, self.classifier.get(), stats=self.stats)
+            found = find_style(model, image, digit, self.classifier.get(), encoder=self.encoders.get(model),
+                               stats=self.stats)
             return (self.write_png("draw", found.drawing), self.write_png("draw", found.reconstruction),
                     found.reading, found.latent_text, found.inversion.digit)
 
