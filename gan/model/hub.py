@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .weights import (CONFIG_FILE, DIRECTIONS_FILE, METRICS_FILE, TRAINING_FILE, WEIGHTS_FILE,
+from .weights import (CONFIG_FILE, DIRECTIONS_FILE, ENCODER_FILE, METRICS_FILE, TRAINING_FILE, WEIGHTS_FILE,
                       WeightsError, load_generator)
 
 HUB_SCHEME = "hf://"
 DEFAULT_REVISION = "main"
 # What a DigitGAN model repo holds; nothing else is fetched or pushed.
 REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE)
-SIDE_FILES = (DIRECTIONS_FILE, METRICS_FILE, TRAINING_FILE, "encoder.safetensors")
+SIDE_FILES = (DIRECTIONS_FILE, METRICS_FILE, TRAINING_FILE, ENCODER_FILE)
 CARD_NAME = "README.md"
 HUB_FILES = (*REQUIRED_FILES, *SIDE_FILES, CARD_NAME)
 
