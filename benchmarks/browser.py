@@ -159,12 +159,49 @@ def app_round_trips(weights: str | None, calls: int) -> dict:
     return {"generate": stats(generate), "grid_10x10": stats(grid), "grid_request": list(GRID)}
 
 
+def draw_quality(browser, url: str, weights: str | None, data_dir: str | None, count: int) -> dict:
+    """The page's Draw on MNIST test digits 0..count-1, each searched as its label (as
+    benchmarks.inversion does): mean RMS pixel distance of the generator's redrawing of the
+    page's latent, and how often the classifier reads the latent's 0-9 as asked."""
+    import torch
+
+    from gan.data import load_mnist
+    from gan.model.classifier import classifier_outputs, load_classifier
+    from gan.model.sampling import generate_from_latents
+    from gan.model.weights import load_generator
+
+    images, labels = load_mnist("test", data_dir=data_dir, download=False)
+    images, labels = images[:count], labels[:count]
+    page = browser.new_page()
+    page.goto(url)
+    page.evaluate("() => DigitGAN.ready")
+    latents, start = [], time.perf_counter()
+    for image, label in zip(images, labels):
+        latents.append(page.evaluate("async ([pixels, digit]) => Array.from((await DigitGAN.invert(pixels, {digit})).latent)",
+                                     [image.flatten().tolist(), int(label)]))
+    seconds = time.perf_counter() - start
+    page.close()
+    generator, classifier = load_generator(weights or "weights"), load_classifier()
+    z = torch.tensor(latents, dtype=torch.float32)
+    redrawn = generate_from_latents(generator, z, labels.tolist())
+    rms = ((redrawn.float() - images.float()) / 255).pow(2).mean(dim=(1, 2)).sqrt()
+    rows = torch.cat([generate_from_latents(generator, zi, range(10)) for zi in z])
+    read = classifier_outputs(classifier, rows)[1]
+    return {"digits": count, "mean_pixel_rms": float(rms.mean()),
+            "restyle_accuracy": float((read == torch.arange(10).repeat(count)).double().mean()),
+            "ms_per_digit": 1000 * seconds / count}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.browser", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=None, help="weights folder (default: weights)")
     parser.add_argument("--repeats", type=int, default=10, help="runs of each browser measurement (default: 10)")
     parser.add_argument("--app-calls", type=int, default=15, help="app round trips per endpoint; 0 = skip the app")
+    parser.add_argument("--draw-digits", type=int, default=0,
+                        help="also measure the page's Draw on this many MNIST test digits (needs the IDX files: "
+                             "--data-dir or $DIGITGAN_DATA_DIR); 0 = skip")
+    parser.add_argument("--data-dir", default=None, help="MNIST IDX folder for --draw-digits")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -178,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             print(f"measuring {url} in headless Chromium {browser.version} ...", flush=True)
             page = measure_page(browser, url, args.repeats)
+            quality = (draw_quality(browser, url, args.weights, args.data_dir, args.draw_digits)
+                       if args.draw_digits else None)
             browser.close()
         paths = {site / (u.split("/", 3)[3].split("?")[0] or "index.html") for u in page["downloaded"]}
         fetched = [p for p in paths if p.is_file()]
@@ -193,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                "threads": page["info"]["threads"], "draw_encoder": encoder_note, "mflop_per_digit": flops / 1e6,
                "ready": stats(page["ready"]), "one_digit": stats(page["one"]), "grid_10x10": stats(page["grid"]),
                "grid_gflops": 100 * flops / (grid_ms / 1000) / 1e9, "slider_to_pixels": stats(page["slider"]),
-               "draw": stats(page["draw"]), "sizes": sizes, "app": app}
+               "draw": stats(page["draw"]), "draw_quality": quality, "sizes": sizes, "app": app}
     s = results
     print(f"\nstatic site, headless Chromium, {s['threads']} wasm thread(s), onnxruntime-web {s['onnxruntime_web']}; "
           f"medians (p95) over {args.repeats}+ runs:")
@@ -205,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Draw (find my style -> morph)     {s['draw']['median_ms']:7.1f} ms ({s['draw']['p95_ms']:.1f})   target <= 300 ({encoder_note})")
     print(f"  downloads: page load {sizes['page_load_mb']:.1f} MB ({sizes['page_load_gzip_mb']:.1f} MB gzipped); "
           f"whole site {sizes['site_mb']:.1f} MB ({sizes['site_gzip_mb']:.1f} MB gzipped)   target <= 25 MB")
+    if quality:
+        print(f"  Draw on MNIST test digits 0-{quality['digits'] - 1}: mean RMS pixel distance "
+              f"{quality['mean_pixel_rms']:.4f}, restyled digits read as asked {quality['restyle_accuracy']:.2%}, "
+              f"{quality['ms_per_digit']:.0f} ms a digit")
     if app:
         print(f"Gradio app over plain HTTP, same machine, same run (medians, p95):")
         print(f"  /generate round trip              {app['generate']['median_ms']:7.1f} ms ({app['generate']['p95_ms']:.1f})")

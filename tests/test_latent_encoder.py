@@ -257,3 +257,16 @@ def test_the_shipped_encoder_belongs_to_the_shipped_weights():
     redrawn = generate_from_latents(generator, found, torch.eye(10)[digits])
     rms = ((images.float() - redrawn.float()) / 255).pow(2).mean().sqrt()
     assert rms < 0.15  # the generator's own digits come back close; real ones: see the benchmark
+
+
+def test_refining_by_sampling_never_draws_the_target_worse(generator, rendered):
+    from gan.latent.encoder_search import pixel_rms, refine_by_sampling
+
+    targets, digits = rendered
+    start = torch.zeros(generator.z_dim)
+    for target, digit in zip(targets, digits):
+        before = pixel_rms(generate_from_latents(generator, start[None], [digit]), target)
+        z = refine_by_sampling(generator, start, digit, target)
+        after = pixel_rms(generate_from_latents(generator, z[None], [digit]), target)
+        assert float(after) <= float(before) and not torch.equal(z, start)  # it moved, and not away
+        assert torch.equal(refine_by_sampling(generator, start, digit, target), z)  # deterministic

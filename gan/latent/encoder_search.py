@@ -237,3 +237,41 @@ def invert_drawing_with_encoder(generator: Generator, encoder: Encoder, target: 
     digit = int(readings[0].argmax()) if digit is None else digit
     latents = invert_with_encoder(generator, encoder, target, [digit], classifier=classifier, settings=settings)
     return describe_inversions(generator, classifier, target, [digit], latents, readings)[0]
+
+
+# Without gradients or a float generator (a browser drawing through the uint8 generator), the
+# encoder's latent is refined by sampling: each round scores `count` moves of `size` standard
+# deviations along fixed directions (the latents of seeds 0, 1, 2, ...) and keeps the best if it
+# draws the target closer. Measured on MNIST test digits 0-999 (mean RMS pixel distance): the
+# encoder alone 0.1046, after these rounds 0.0985; 3 x 32 moves: 0.1004; sequential acceptance
+# is better per move (64 x 4 rounds: 0.0901) but cannot be batched.
+SAMPLING_ROUNDS = ((0.4, 48), (0.2, 48), (0.1, 48))
+
+
+def pixel_rms(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """RMS distance on the 0..1 scale of uint8 images (N, 28, 28) to one uint8 target (28, 28)."""
+    return ((images.float() - target.float()) / 255).pow(2).mean(dim=(1, 2)).sqrt()
+
+
+def refine_by_sampling(generator: Generator, z: torch.Tensor, digit: int, target: torch.Tensor,
+                       rounds: Sequence[tuple[float, int]] = SAMPLING_ROUNDS) -> torch.Tensor:
+    """The static page's polish (gan/space/web/engine.js runs the same): `z` (z_dim,) moved by
+    the best of each round's fixed moves that draws `target` (uint8 28x28) closer as `digit`.
+    Forward passes of the uint8 generator only; deterministic."""
+    from ..model.sampling import generate_from_latents
+
+    moves = latents_from_seeds(range(sum(count for _, count in rounds)), generator.z_dim)
+    bound = max_latent_norm(generator.z_dim)
+    best = float(pixel_rms(generate_from_latents(generator, z[None], [digit]), target)[0])
+    start = 0
+    for size, count in rounds:
+        candidates = z[None] + size * moves[start: start + count]
+        start += count
+        candidates = candidates[candidates.norm(dim=1) <= bound]
+        if not len(candidates):
+            continue
+        distances = pixel_rms(generate_from_latents(generator, candidates, [digit] * len(candidates)), target)
+        i = int(distances.argmin())
+        if float(distances[i]) < best:
+            best, z = float(distances[i]), candidates[i]
+    return z

@@ -2,11 +2,13 @@
 // encoder) as ONNX models run by onnxruntime-web's WebAssembly backend, with the inputs
 // checked by the rules of gan/inputs.py. The page's tabs and `window.DigitGAN` both use it.
 
-import { MAX_SEED, interpolationPath, isSeed, latentFromSeed, classPath, linspace01 } from "./latents.js";
+import { MAX_SEED, interpolationPath, isSeed, latentFromSeed, latentsFromSeeds, classPath, linspace01 } from "./latents.js";
 import { DrawingError, prepareDrawing } from "./drawing.js";
 
 export const MAX_STEPS = 64;          // interpolation frames (as the app's API)
 export const MAX_BATCH = 4096;        // images per call (the ONNX graphs' batch bound)
+// gan.latent.encoder_search.SAMPLING_ROUNDS: (move size, moves) per round of Draw's polish
+export const SAMPLING_ROUNDS = [[0.4, 48], [0.2, 48], [0.1, 48]];
 export const LATENT_PREFIX = "z1.";   // gan.latent.codec.encode_latent's text format
 const PIXELS = 28 * 28;
 
@@ -300,7 +302,48 @@ export class Engine {
     const classes = this.oneHot([chosen]);
     const out = await this.run(encoder, { images: new T("float32", images, [1, 1, 28, 28]),
                                           class_weights: new T("float32", classes, [1, this.numClasses]) });
-    return { latent: Float32Array.from(out.z.data), digit: chosen, reading, pixels };
+    const latent = await this.refineBySampling(Float32Array.from(out.z.data), chosen, pixels);
+    return { latent, digit: chosen, reading, pixels };
+  }
+
+  /** gan.latent.encoder_search.refine_by_sampling: each round, the best of fixed moves (the
+   * latents of seeds 0, 1, ...) that draws the target closer; forward passes only. */
+  async refineBySampling(z, digit, target) {
+    const total = SAMPLING_ROUNDS.reduce((sum, [, count]) => sum + count, 0);
+    this.moves = this.moves || latentsFromSeeds([...Array(total).keys()], this.zDim);
+    const bound = 2 * Math.sqrt(this.zDim) + 4;
+    const distance = (images, i) => {
+      let sum = 0;
+      for (let p = 0; p < PIXELS; p++) {
+        const diff = (images[i * PIXELS + p] - target[p]) / 255;
+        sum += diff * diff;
+      }
+      return Math.sqrt(sum / PIXELS);
+    };
+    let best = distance(await this.render(z, this.oneHot([digit])), 0);
+    let start = 0;
+    for (const [size, count] of SAMPLING_ROUNDS) {
+      const kept = [];
+      for (let i = 0; i < count; i++) {
+        const candidate = new Float32Array(this.zDim);
+        for (let k = 0; k < this.zDim; k++) {
+          candidate[k] = Math.fround(z[k] + Math.fround(size * this.moves[(start + i) * this.zDim + k]));
+        }
+        if (Math.hypot(...candidate) <= bound) kept.push(candidate);
+      }
+      start += count;
+      if (!kept.length) continue;
+      const batch = new Float32Array(kept.length * this.zDim);
+      kept.forEach((candidate, i) => batch.set(candidate, i * this.zDim));
+      const images = await this.render(batch, this.oneHot(kept.map(() => digit)));
+      let chosen = -1;
+      kept.forEach((_, i) => {
+        const d = distance(images, i);
+        if (d < best) { best = d; chosen = i; }
+      });
+      if (chosen >= 0) z = kept[chosen];
+    }
+    return z;
   }
 
   /** Loads the Draw tab's models ahead of use (errors come back on use, not here). */
