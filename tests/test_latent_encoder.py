@@ -232,7 +232,8 @@ def test_bad_search_inputs_are_refused(generator, classifier, trained):
                             classifier=classifier, settings=EncoderSearchSettings(seed_restarts=2))
 
 
-def test_command_line_trains_and_writes_the_encoder(tmp_path, capsys):
+def test_command_line_trains_and_writes_the_encoder(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DIGITGAN_DATA_DIR", raising=False)  # CI sets it; this run is the no-MNIST path
     folder = save_generator(_tiny_generator(1234), tmp_path / "w")
     assert main(["--weights", str(folder), "--steps", "2", "--batch-size", "4", "--seed", "1"]) == 0
     assert "rendered digits only" in capsys.readouterr().out
