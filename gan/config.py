@@ -67,6 +67,8 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     aux_weight: float = 1.0          # weight of the auxiliary class loss (AC-GAN term)
+    r1_gamma: float = 0.0            # R1 gradient penalty on real images (0 = off)
+    r1_every: int = 16               # lazy R1: applied (scaled up) every this many D steps
     ema_beta: float = 0.999          # EMA decay of G's weights, ramped up early in the run
     bf16: bool = True                # bf16 autocast on CUDA (ignored elsewhere)
     compile: bool = False            # torch.compile the training step's modules
@@ -82,11 +84,11 @@ class TrainConfig:
         if isinstance(self.model, dict):
             self.model = ModelConfig.from_dict(self.model)
         positive = ["steps", "batch_size", "log_every", "sample_every", "ckpt_every",
-                    "metrics_samples"]
+                    "metrics_samples", "r1_every"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ["metrics_every", "threads", "seed", "synthetic_size", "time_limit_s"]:
+        for name in ["metrics_every", "threads", "seed", "synthetic_size", "time_limit_s", "r1_gamma"]:
             if not getattr(self, name) >= 0:  # NaN too
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ["lr_g", "lr_d"]:

@@ -79,7 +79,7 @@ def test_periodic_metrics(core_train_config, core_threads):
     assert [m["step"] for m in result.metrics] == [3, 4]
     for m in result.metrics:
         assert 0.0 <= m["class_accuracy"] <= 1.0 and len(m["class_accuracy_per_digit"]) == 10
-        assert m["frechet_distance"] > 0
+        assert m["frechet_distance"] > 0 and 0.0 <= m["coverage"] <= 1.0
     saved = json.loads((result.run_dir / "metrics_history.json").read_text(),
                        parse_constant=float)
     assert [m["step"] for m in saved] == [3, 4]
@@ -243,10 +243,55 @@ def test_losses_at_chance():
     assert float(discriminator_loss(big, -big, 20 * torch.eye(10)[labels], labels, 1.0)) < 1e-6
 
 
+def test_r1_penalty_is_the_squared_input_gradient():
+    # D(x) = sum(w * x): the gradient is w for every image, so R1 = ||w||^2 exactly
+    w = torch.randn(1, 28, 28)
+    real = torch.randn(5, 1, 28, 28, requires_grad=True)
+    logits = (real * w).flatten(1).sum(1)
+    assert float(losses.r1_penalty(logits, real)) == pytest.approx(float(w.square().sum()), rel=1e-5)
+
+
+def test_gan_step_with_r1_moves_d_differently(core_model_config):
+    from gan.model.networks import Discriminator
+
+    def one_step(r1_weight):
+        torch.manual_seed(0)
+        G, D = Generator(core_model_config), Discriminator(core_model_config)
+        nn.init.normal_(D.embed.weight, 0.0, 0.02)  # a D whose input gradient is not tiny
+        opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+        real, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8) % 2
+        d_loss, _ = losses.gan_step(G, D, D, opt_g, opt_d, real, labels, torch.randn(8, G.z_dim), labels,
+                                    aux_weight=1.0, r1_weight=r1_weight)
+        return D, float(d_loss)
+
+    (d_plain, loss_plain), (d_r1, loss_r1) = one_step(0.0), one_step(10.0)
+    assert loss_r1 > loss_plain
+    assert not torch.equal(d_plain.conv1.weight, d_r1.conv1.weight)
+
+
+def test_lazy_r1_adds_the_penalty_every_r1_every_steps(core_train_config, core_threads, monkeypatch):
+    weights = []
+    real_step = losses.gan_step
+
+    def spy(*args, r1_weight=0.0, **kwargs):
+        weights.append(r1_weight)
+        return real_step(*args, r1_weight=r1_weight, **kwargs)
+
+    monkeypatch.setattr("gan.training.loop.gan_step", spy)
+    result, _ = _quiet(core_train_config(steps=6, r1_gamma=0.5, r1_every=3))
+    # steps 0 and 3 carry gamma/2 * r1_every; the penalty changes D, and the run stays finite
+    assert weights == [0.75, 0.0, 0.0, 0.75, 0.0, 0.0]
+    assert all(math.isfinite(h["d_loss"]) for h in result.history)
+    weights.clear()
+    _quiet(core_train_config(steps=2, r1_gamma=0.0))
+    assert weights == [0.0, 0.0]
+
+
 @pytest.mark.parametrize("kwargs", [dict(steps=0), dict(batch_size=-1), dict(lr_g=0.0),
                                     dict(lr_d=float("nan")), dict(beta1=1.0), dict(ema_beta=-0.1),
                                     dict(aux_weight=-1.0), dict(threads=-1), dict(ckpt_every=0),
-                                    dict(metrics_every=-1)])
+                                    dict(metrics_every=-1), dict(r1_gamma=-1.0),
+                                    dict(r1_gamma=float("nan")), dict(r1_every=0)])
 def test_train_config_rejects(kwargs):
     with pytest.raises(ValueError):
         TrainConfig(**kwargs)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..config import TrainConfig
 from ..data import ClassGroupedBatches, load_training_data
 from ..files import atomic_write_json
-from ..measure.metrics import conditional_failure_warnings, sample_quality
+from ..measure.metrics import conditional_failure_warnings, coverage, sample_quality
 from ..model.classifier import CLASSIFIER_PATH, classifier_outputs, load_classifier
 from ..model.networks import MBSTD_GROUP, Discriminator, Generator, recalibrate_batchnorm
 from ..runtime import configure_cpu_threads, select_device
@@ -218,9 +218,11 @@ class Trainer:
         real, real_labels = self.batches.next()
         z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device, generator=self.noise)
         fake_labels = real_labels  # same class groups as the real half (see ClassGroupedBatches)
+        lazy_r1 = self.cfg.r1_gamma and self.step % self.cfg.r1_every == 0
+        r1_weight = self.cfg.r1_gamma / 2 * self.cfg.r1_every if lazy_r1 else 0.0
         d_loss, g_loss = gan_step(self.G_train, self.D_train, self.D_plain, self.opt_g, self.opt_d,
                                   real, real_labels, z, fake_labels, aux_weight=self.cfg.aux_weight,
-                                  autocast=self.autocast)
+                                  r1_weight=r1_weight, autocast=self.autocast)
         update_ema(self.G_ema, self.G, ema_beta_at(self.step, self.cfg.ema_beta))
         window.add(d_loss, g_loss, real.shape[0] * self.ddp.world_size)
         self.step += 1
@@ -259,9 +261,11 @@ class Trainer:
             "train_minutes": round(self.clock.training_s / 60, 3),
             "class_accuracy": q["class_accuracy"], "class_accuracy_per_digit": q["class_accuracy_per_digit"],
             "frechet_distance": q["frechet_distance"],
+            "coverage": coverage(real_feats[:len(q["feats"])], q["feats"][:len(real_feats)]),
             "min_diversity_ratio": min((r for r in q["diversity"] if r == r), default=float("nan"))})
         self.say(f"step {self.step}: class accuracy {q['class_accuracy']:.2%} (worst digit "
-                 f"{min(q['class_accuracy_per_digit']):.2%}), Frechet distance {q['frechet_distance']:.2f}")
+                 f"{min(q['class_accuracy_per_digit']):.2%}), Frechet distance {q['frechet_distance']:.2f}, "
+                 f"coverage {self.metrics[-1]['coverage']:.3f}")
         for warning in conditional_failure_warnings(q["class_accuracy"], q["class_accuracy_per_digit"],
                                                     q["diversity"]):
             self.say(f"WARNING step {self.step}: {warning}")

@@ -7,6 +7,10 @@ C(x) D's class logits, G(z, y) a fake of class y:
     g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight * CE(C(G(z, y')), y')
 
 D's classifier learns from real images only, so it cannot be taught to accept bad fakes.
+
+Optionally, a lazy R1 penalty (Mescheder et al. 2018; lazy as in StyleGAN2) on real images:
+every r1_every-th D step adds r1_every * r1_gamma / 2 * E ||grad_x D(x, y)||^2, which keeps D
+smooth where the data is and lets G follow a steadier gradient.
 """
 from __future__ import annotations
 
@@ -30,23 +34,34 @@ def generator_loss(fake_logits: torch.Tensor, fake_class_logits: torch.Tensor,
     return F.softplus(-fake_logits).mean() + aux_weight * F.cross_entropy(fake_class_logits, fake_labels)
 
 
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x, y)||^2 over the real images (which must require grad)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.float().square().flatten(1).sum(1).mean()
+
+
 def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_g: torch.optim.Optimizer,
              opt_d: torch.optim.Optimizer, real: torch.Tensor, real_labels: torch.Tensor,
-             z: torch.Tensor, fake_labels: torch.Tensor, *, aux_weight: float,
+             z: torch.Tensor, fake_labels: torch.Tensor, *, aux_weight: float, r1_weight: float = 0.0,
              autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """One training step; returns the (d_loss, g_loss) tensors without syncing the device.
 
     D and G may be DDP/compiled wrappers; D_plain is the bare discriminator module, used in
-    the G step where D's gradients are not needed (and must not be all-reduced).
+    the G step where D's gradients are not needed (and must not be all-reduced). r1_weight > 0
+    adds r1_weight * R1 to this step's D loss (the caller makes it lazy: see gan.training.loop).
     """
     n = real.shape[0]
+    if r1_weight:
+        real = real.detach().requires_grad_(True)
     # (1) update D: real -> 1, fake -> 0; one forward over both halves
     with autocast():
         fake = G(z, fake_labels)
         logits, class_logits = D(torch.cat([real, fake.detach()]), torch.cat([real_labels, fake_labels]))
     logits, class_logits = logits.float(), class_logits.float()
     d_loss = discriminator_loss(logits[:n], logits[n:], class_logits[:n], real_labels, aux_weight)
+    if r1_weight:
+        d_loss = d_loss + r1_weight * r1_penalty(logits[:n], real)
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
