@@ -15,8 +15,9 @@ def preset_for(name: str) -> dict[str, Any]:
 
 def preset_flags(name: str) -> list[str]:
     """A preset as train.py flags: ['--batch-size', '512', '--lr-g', '0.00057', ...]."""
-    flags = []
-    for key, value in preset_for(name).items():
+    values = preset_for(name)
+    flags, settings = [], {**values.pop("model", {}), **values}  # model settings are train.py flags too
+    for key, value in settings.items():
         flags += ["--" + key.replace("_", "-"), repr(value) if isinstance(value, float) else str(value)]
     return flags
 

@@ -26,7 +26,7 @@ import json
 import sys
 from pathlib import Path
 
-from gan.config import PRESETS, ModelConfig, TrainConfig, preset_values
+from gan.config import PRESETS, ModelConfig, TrainConfig, with_preset
 
 from .common import RESULTS_DIR, machine_info, print_table, write_results
 
@@ -62,8 +62,8 @@ def parse_override(text: str) -> tuple[str, object]:
 
 def recipe_config(preset: str, overrides: list[str], *, run_dir: Path, minutes: float, eval_every: int,
                   data_dir: str | None, threads: int, export_dir: str | None) -> TrainConfig:
-    values = {**TrainConfig().to_dict(), **preset_values(preset)}
-    model = dict(values.pop("model"))
+    values = with_preset(TrainConfig().to_dict(), preset)
+    model = values.pop("model")
     for name, value in map(parse_override, overrides):
         if name.startswith("model."):
             model[name[len("model."):]] = value

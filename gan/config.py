@@ -133,7 +133,18 @@ PRESETS: dict[str, dict[str, Any]] = {
 def preset_values(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return dict(PRESETS[name])
+    values = dict(PRESETS[name])
+    if "model" in values:
+        values["model"] = dict(values["model"])
+    return values
+
+
+def with_preset(values: dict[str, Any], name: str) -> dict[str, Any]:
+    """TrainConfig values (as `to_dict` gives them) with a preset applied: its settings replace
+    those values, and its "model" entry only the model settings it names."""
+    preset = preset_values(name)
+    model = {**values.get("model", {}), **preset.pop("model", {})}
+    return {**values, **preset, "model": model}
 
 
 def field_comments(cls: type) -> dict[str, str]:

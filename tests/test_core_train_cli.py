@@ -6,7 +6,7 @@ import torch
 
 import gan.directions
 import train as train_cli
-from gan.config import ModelConfig, TrainConfig
+from gan.config import PRESETS, ModelConfig, TrainConfig
 from gan.latent.direction_search import SearchSettings
 from gan.latent.directions import stored_directions
 from gan.training.run_folder import CHECKPOINT_FILE
@@ -121,3 +121,28 @@ def test_missing_mnist_exits_1_and_says_what_to_get(core_threads, capsys, tmp_pa
     err = capsys.readouterr().err
     assert "error: MNIST train files not found" in err
     assert "train-images-idx3-ubyte" in err and "--data-dir" in err
+
+
+def _config(argv):
+    from gan.training.command_line import build_parser, config_from_args
+
+    return config_from_args(build_parser().parse_args(argv))
+
+
+def test_a_preset_sets_its_values_and_the_flags_given_win(monkeypatch):
+    import gan.config
+
+    monkeypatch.setitem(gan.config.PRESETS, "wide", {"steps": 77, "lr_d": 1e-3,
+                                                     "model": {"g_width": 40, "d_width": 24}})
+    cfg = _config(["--preset", "wide"])
+    assert (cfg.steps, cfg.lr_d, cfg.model.g_width, cfg.model.d_width) == (77, 1e-3, 40, 24)
+    assert cfg.model.z_dim == ModelConfig().z_dim  # what the preset does not name keeps its default
+    cfg = _config(["--preset", "wide", "--steps", "5", "--g-width", "16"])
+    assert (cfg.steps, cfg.lr_d, cfg.model.g_width, cfg.model.d_width) == (5, 1e-3, 16, 24)
+    assert gan.config.PRESETS["wide"]["model"] == {"g_width": 40, "d_width": 24}  # left as it was
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_makes_a_valid_config(name):
+    cfg = _config(["--preset", name])
+    assert isinstance(cfg, TrainConfig) and isinstance(cfg.model, ModelConfig)

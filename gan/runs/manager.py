@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 from dataclasses import dataclass
 
-from ..config import TrainConfig, preset_values
+from ..config import TrainConfig, with_preset
 from ..files import atomic_write_json
 from ..inputs import as_batch_size, as_choice, as_run_name, as_train_seed, as_train_steps
 from ..model.hub import check_repo_id, push_weights_to_hub
@@ -52,7 +52,7 @@ class Preset:
 
 def _trainer_preset(name: str, description: str) -> Preset:
     """A preset of train.py (gan.config.PRESETS), with the steps and batch size it trains."""
-    values = {**TrainConfig().to_dict(), **preset_values(name)}
+    values = with_preset(TrainConfig().to_dict(), name)
     return Preset(name, values["steps"], values["batch_size"], description, name)
 
 

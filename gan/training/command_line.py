@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from ..config import PRESETS, ModelConfig, TrainConfig, field_comments, preset_values
+from ..config import PRESETS, ModelConfig, TrainConfig, field_comments, with_preset
 
 
 DESCRIPTION = """Train DigitGAN: a thin CLI over gan.training.loop.
@@ -85,10 +85,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise ValueError(f"cannot change the model of a resumed run ({', '.join(changed_model)})")
         base.run_dir = args.resume
     else:
-        base = TrainConfig(model=ModelConfig(**{k: given[k] for k in model_names & set(given)}))
+        base = TrainConfig()
     values = base.to_dict()
     if args.preset:
-        values.update(preset_values(args.preset))
+        values = with_preset(values, args.preset)
+    if not args.resume:  # the model flags given win over the preset's
+        values["model"].update({k: given[k] for k in model_names & set(given)})
     values.update({k: given[k] for k in train_names & set(given)})
     if args.resume:
         values["run_dir"] = args.resume
