@@ -1,4 +1,4 @@
-"""Training speed: `python -m benchmarks.training [--device DEV] [--quality --data-dir DIR]`.
+"""Training speed: `python -m benchmarks.training [--device DEV] [--data-dir DIR]`.
 
 Throughput: the body of train()'s loop (batch draw from the device-resident data, noise
 draw, gan_step, EMA update) on the chosen device, timed in blocks of steps with one device
@@ -16,10 +16,7 @@ figure for H100/H200 SXM without sparsity), on a CPU this machine's measured fp3
 pinned memory without waiting for the GPU; fixed reuses one batch (no draw at all). With
 --fused-adam and --cudnn-benchmark these measure proposed changes before they are made.
 
-Time to quality (--quality): a default training run with the metric every --eval-every
-steps on 1,000 samples per digit; prints the curve (training minutes, excluding the time
-spent evaluating -> class accuracy, Frechet distance) and when it first reached 97% and the
-full bar (99% overall, every digit 97%); writes a plot beside the JSON.
+How soon a recipe reaches a quality is benchmarks.time_to_quality.
 """
 from __future__ import annotations
 
@@ -42,7 +39,7 @@ from gan.model.networks import MBSTD_GROUP, Discriminator, Generator
 from gan.runtime import configure_cpu_threads, select_device
 from gan.training.loop import ema_beta_at, update_ema
 
-from .common import RESULTS_DIR, machine_info, matmul_gflops, print_table, write_results
+from .common import machine_info, matmul_gflops, print_table, write_results
 from .gpu_preset import preset_for
 
 EPOCH = 60_000
@@ -158,53 +155,6 @@ def describe_device(device: torch.device) -> dict:
     return info
 
 
-def time_to_quality(cfg: TrainConfig, out: Path) -> dict:
-    from gan.training.loop import train
-
-    result = train(cfg, command="python -m benchmarks.training --quality", progress=False)
-    return report_curve(result.metrics, out)
-
-
-def report_curve(curve: list[dict], out: Path) -> dict:
-    """Table and plot of a run's metric history; when it first reached 97% and the full bar."""
-    first = lambda ok: next((m for m in curve if ok(m)), None)  # noqa: E731
-    at97 = first(lambda m: m["class_accuracy"] >= 0.97)
-    full = first(lambda m: m["class_accuracy"] >= 0.99 and min(m["class_accuracy_per_digit"]) >= 0.97)
-    rows = [[m["step"], m["train_minutes"], m["minutes"], m["class_accuracy"] * 100,
-             min(m["class_accuracy_per_digit"]) * 100, m["frechet_distance"]] for m in curve]
-    print_table(["step", "train min", "wall min", "accuracy %", "worst digit %", "Frechet"], rows)
-    for name, hit in (("97% class accuracy", at97), ("full bar (99%, every digit 97%)", full)):
-        print(f"{name}: " + (f"step {hit['step']}, {hit['train_minutes']:.1f} training minutes"
-                             if hit else "not reached in this run"))
-    plot_curve(curve, out.with_suffix(".png"))
-    return {"curve": curve, "reached_97": at97, "reached_full_bar": full}
-
-
-def plot_curve(curve: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    minutes = [m["train_minutes"] for m in curve]
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
-    ax.plot(minutes, [m["class_accuracy"] * 100 for m in curve], "o-", label="class accuracy %")
-    ax.plot(minutes, [min(m["class_accuracy_per_digit"]) * 100 for m in curve], "s--", label="worst digit %")
-    ax.set_xlabel("training minutes")
-    ax.set_ylabel("%")
-    ax.set_ylim(0, 100)
-    ax2 = ax.twinx()
-    ax2.plot(minutes, [m["frechet_distance"] for m in curve], "r^-", label="Frechet distance")
-    ax2.set_yscale("log")
-    ax2.set_ylabel("Frechet distance")
-    fig.legend(loc="lower center", ncol=3, fontsize=8)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"wrote {path}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
@@ -226,12 +176,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peak-tflops", type=float, default=H100_H200_DENSE_BF16_TFLOPS,
                         help="the GPU's peak for the fraction column (default: 989, H100/H200 SXM dense bf16)")
     parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/training.json)")
-    parser.add_argument("--quality", action="store_true", help="also run the time-to-quality training run")
-    parser.add_argument("--data-dir", help="MNIST IDX folder (--quality; optional for throughput)")
-    parser.add_argument("--train-steps", type=int, default=TrainConfig().steps, help="steps of the --quality run")
-    parser.add_argument("--eval-every", type=int, default=500, help="metric period of the --quality run")
-    parser.add_argument("--from-run", metavar="RUN_DIR",
-                        help="only report the quality curve of an earlier run (its metrics_history.json)")
+    parser.add_argument("--data-dir", help="MNIST IDX folder to draw batches from (default: random images)")
     return parser.parse_args(argv)
 
 
@@ -253,12 +198,6 @@ def print_throughput(rows: list[dict], peak: float | None, peak_name: str) -> No
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.from_run:
-        curve = json.loads((Path(args.from_run) / "metrics_history.json").read_text())
-        results = {"run": args.from_run, "quality": report_curve(curve, RESULTS_DIR / "run_quality")}
-        print(f"wrote {write_results('run_quality', results)}")
-        return
-
     device = select_device(args.device)
     if device.type == "cpu":
         configure_cpu_threads()
@@ -285,13 +224,6 @@ def main(argv: list[str] | None = None) -> None:
     print_throughput(rows, peak, peak_name)
     results = {"machine": info, "device": str(device), "preset": args.preset, "peak_tflops": peak,
                "peak_name": peak_name, "cudnn_benchmark": args.cudnn_benchmark, "throughput": rows}
-    if args.quality:
-        run_dir = Path("runs") / "benchmark_quality"
-        qcfg = TrainConfig(**{**values, "data_dir": args.data_dir, "run_dir": str(run_dir), "export_dir": None,
-                              "steps": args.train_steps, "metrics_every": args.eval_every,
-                              "metrics_samples": 10_000, "sample_every": args.eval_every,
-                              "ckpt_every": args.train_steps, "batch_size": sizes[0]})
-        results["quality"] = time_to_quality(qcfg, RESULTS_DIR / "time_to_quality")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -278,21 +278,21 @@ def test_refresh_and_payload_without_runs(tmp_path, fake_trainer):
 
 def test_preset_fields_follow_the_preset(tmp_path, fake_trainer):
     handlers = TrainHandlers(RunManager(tmp_path / "runs", train_script=fake_trainer))
-    assert handlers.preset_fields("quick") == (1500, 64)
-    assert handlers.preset_fields("standard") == (6000, 64)
+    assert handlers.preset_fields("quick") == (4000, 64)
+    assert handlers.preset_fields("standard") == (20000, 64)
     assert handlers.preset_fields("../x") == (gr.skip(), gr.skip())
 
 
 def test_start_click_passes_only_what_differs_from_the_preset(served_app):
     handlers = TrainHandlers(served_app.manager)
-    message, runs = handlers.start_click("quick", 1500, 64, None)
+    message, runs = handlers.start_click("quick", 4000, 64, None)
     argv = json.loads((served_app.manager.runs_root / runs.value / "run.json").read_text())["launches"][0]["argv"]
     assert "--preset" in argv and "--steps" not in argv and "--batch-size" not in argv
     assert argv[argv.index("--seed") + 1] == "0" and runs.value in message
     wait_until(lambda: served_app.manager.status(runs.value).step)  # its SIGTERM handler is in
     served_app.manager.stop(runs.value)
     # Resume trains to the run's own total, or to the Steps field when that is larger
-    for steps, total in ((10, "1,500"), (1600, "1,600")):
+    for steps, total in ((10, "4,000"), (4100, "4,100")):
         message, _ = handlers.resume_click(runs.value, steps)
         assert f"towards {total} steps" in message
         wait_until(lambda: served_app.manager.status(runs.value).state == "running"

@@ -57,9 +57,9 @@ def _trainer_preset(name: str, description: str) -> Preset:
 
 
 RUN_PRESETS = {
-    "quick": _trainer_preset("quick", "about 97% class accuracy in roughly 5 minutes on 2 CPU cores"),
+    "quick": _trainer_preset("quick", "the first shipped weights' quality in under 11 minutes on 2 CPU cores"),
     "standard": _trainer_preset("standard", "the recipe of the shipped weights"),
-    "gpu": _trainer_preset("gpu", "for a GPU (e.g. a ZeroGPU Space): batch 512, as many updates as standard"),
+    "gpu": _trainer_preset("gpu", "for a GPU (e.g. a ZeroGPU Space): batch 512, the first recipe scaled"),
     "custom": Preset("custom", TrainConfig().steps, TrainConfig().batch_size,
                      "your own steps, batch size and seed", None),
 }

@@ -16,7 +16,7 @@ from ..config import PRESETS, ModelConfig, TrainConfig, field_comments, with_pre
 DESCRIPTION = """Train DigitGAN: a thin CLI over gan.training.loop.
 
     python train.py --data-dir DIR                      # train from scratch, export to weights/
-    python train.py --data-dir DIR --preset quick       # a short run (about 97% class accuracy)
+    python train.py --data-dir DIR --preset quick       # a short run (the first weights' quality)
     python train.py --resume runs/mnist                 # continue a run from its checkpoint
     python train.py --resume runs/mnist --steps 9000    # ... and train it for longer
     python train.py --export runs/mnist                 # export a checkpoint's EMA generator
