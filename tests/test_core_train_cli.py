@@ -72,7 +72,7 @@ def test_help_lists_every_option(capsys):
             assert "--no-" + f.name.replace("_", "-") in out
     for flag in ("--resume", "--export", "--evaluate", "--no-evaluate", "--no-progress", "--no-directions"):
         assert flag in out
-    assert "(default: 20000)" in out  # defaults are shown
+    assert "(default: 10000)" in out  # defaults are shown
     assert "torchrun" in out  # the usage examples
 
 

@@ -19,7 +19,7 @@ from gan.training.run_folder import CHECKPOINT_FILE, export_from_checkpoint
 from gan.training.losses import discriminator_loss, generator_loss
 from gan.model.networks import recalibrate_batchnorm
 from gan.training.run_folder import grid_image
-from gan.training.loop import ema_beta_at, lr_scale_at, update_ema
+from gan.training.loop import ema_beta_at, update_ema
 from gan.training.loop import TrainingDiverged, train
 from gan.model.weights import load_generator
 
@@ -243,30 +243,6 @@ def test_losses_at_chance():
     assert float(discriminator_loss(big, -big, 20 * torch.eye(10)[labels], labels, 1.0)) < 1e-6
 
 
-def test_lr_scale_is_constant_then_falls_linearly_to_zero():
-    assert [lr_scale_at(step, 10, 0.6) for step in range(10)] == pytest.approx(
-        [1, 1, 1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25])
-    assert all(lr_scale_at(step, 10, 1.0) == 1.0 for step in range(10))
-    assert lr_scale_at(0, 10, 0.0) == 1.0 and lr_scale_at(9, 10, 0.0) == pytest.approx(0.1)
-    assert lr_scale_at(12, 10, 0.5) == 0.0  # past the end (a resumed run): no negative rates
-
-
-def test_the_run_applies_the_decayed_rates(core_train_config, core_threads):
-    seen = []
-    cfg = core_train_config(steps=4, lr_g=0.4, lr_d=0.2, lr_decay_start=0.5)
-    from gan.training.loop import Trainer, LossWindow
-
-    trainer = Trainer(cfg, log=lambda line: None)
-    try:
-        window = LossWindow(trainer.device)
-        for _ in range(cfg.steps):
-            trainer.train_step(window)
-            seen.append((trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
-    finally:
-        trainer.close()
-    assert seen == pytest.approx([(0.4, 0.2), (0.4, 0.2), (0.4, 0.2), (0.2, 0.1)])
-
-
 def test_r1_penalty_is_the_squared_input_gradient():
     # D(x) = sum(w * x): the gradient is w for every image, so R1 = ||w||^2 exactly
     w = torch.randn(1, 28, 28)
@@ -315,8 +291,7 @@ def test_lazy_r1_adds_the_penalty_every_r1_every_steps(core_train_config, core_t
                                     dict(lr_d=float("nan")), dict(beta1=1.0), dict(ema_beta=-0.1),
                                     dict(aux_weight=-1.0), dict(threads=-1), dict(ckpt_every=0),
                                     dict(metrics_every=-1), dict(r1_gamma=-1.0),
-                                    dict(r1_gamma=float("nan")), dict(r1_every=0),
-                                    dict(lr_decay_start=1.5), dict(lr_decay_start=float("nan"))])
+                                    dict(r1_gamma=float("nan")), dict(r1_every=0)])
 def test_train_config_rejects(kwargs):
     with pytest.raises(ValueError):
         TrainConfig(**kwargs)

@@ -156,12 +156,6 @@ def _discriminator_shape(config: ModelConfig) -> tuple[int, int]:
     return count_parameters(d), d.aux.in_features
 
 
-def _decay_text(start: object) -> str | None:
-    if not isinstance(start, (int, float)) or start >= 1:
-        return None  # constant rates (or a training.json from before rates could fall)
-    return f"falling linearly to 0 over the last {1 - start:.0%} of the steps"
-
-
 def _training_line(model: LoadedModel) -> str:
     """How these weights were trained, from training.json next to them (if it is there)."""
     training = _read_json(model.folder / TRAINING_FILE)[0] if model.folder else None
@@ -173,7 +167,6 @@ def _training_line(model: LoadedModel) -> str:
              f"aux_weight = {cfg['aux_weight']}" if "aux_weight" in cfg else None,
              f"EMA decay {cfg['ema_beta']}" if "ema_beta" in cfg else None,
              f"Adam lr {cfg.get('lr_g')} (G) / {cfg.get('lr_d')} (D)" if "lr_g" in cfg else None,
-             _decay_text(cfg.get("lr_decay_start")),
              f"R1 γ = {cfg['r1_gamma']:g} every {cfg.get('r1_every')} D steps" if cfg.get("r1_gamma") else None]
     return "These weights: " + ", ".join(p for p in parts if p) + " (from training.json)."
 

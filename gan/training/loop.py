@@ -43,15 +43,6 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
     torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - beta)
 
 
-def lr_scale_at(step: int, steps: int, decay_start: float) -> float:
-    """1 until decay_start * steps, then linearly down to 0 at the last step: the rates that
-    brought G and D near an equilibrium quickly would keep them circling it."""
-    start = decay_start * steps
-    if step < start or steps <= start:
-        return 1.0
-    return max(0.0, (steps - step) / (steps - start))
-
-
 def ema_beta_at(step: int, beta: float) -> float:
     # Ramp up (as in Karras et al.): early on, the EMA tracks G closely instead of
     # averaging in the random initialisation.
@@ -227,10 +218,6 @@ class Trainer:
         real, real_labels = self.batches.next()
         z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device, generator=self.noise)
         fake_labels = real_labels  # same class groups as the real half (see ClassGroupedBatches)
-        scale = lr_scale_at(self.step, self.cfg.steps, self.cfg.lr_decay_start)
-        for optimiser, lr in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
-            for group in optimiser.param_groups:
-                group["lr"] = lr * scale
         lazy_r1 = self.cfg.r1_gamma and self.step % self.cfg.r1_every == 0
         r1_weight = self.cfg.r1_gamma / 2 * self.cfg.r1_every if lazy_r1 else 0.0
         d_loss, g_loss = gan_step(self.G_train, self.D_train, self.D_plain, self.opt_g, self.opt_d,
