@@ -35,14 +35,3 @@ def test_shipped_generator_draws_the_asked_for_digits(generator):
     accuracy, per_digit = class_accuracy(predicted, labels)
     assert accuracy >= 0.98 and min(per_digit) >= 0.93, (accuracy, per_digit)
 
-
-def test_the_shipped_weights_meet_the_quality_goals():
-    # what README's quality table says of them, from their own full evaluation (gan.evaluate)
-    metrics = json.loads((WEIGHTS / "metrics.json").read_text())
-    assert metrics["frechet_ratio_to_floor"] <= 3.5
-    assert metrics["coverage"] >= 0.85
-    assert metrics["class_accuracy"] >= 0.995 and metrics["class_accuracy_min_digit"] >= 0.985
-    assert all(0.95 <= ratio <= 1.05 for ratio in metrics["diversity_ratio_per_digit"].values())
-    # no memorisation: samples are no closer to the training set than unseen test digits are
-    memorisation = metrics["memorisation"]
-    assert memorisation["sample_to_train_rms_median"] >= memorisation["test_to_train_rms_median"]
