@@ -57,7 +57,7 @@ def _trainer_preset(name: str, description: str) -> Preset:
 
 
 RUN_PRESETS = {
-    "quick": _trainer_preset("quick", "the first shipped weights' quality in under 11 minutes on 2 CPU cores"),
+    "quick": _trainer_preset("quick", "the shipped weights' quality in about 5 minutes on 2 CPU cores"),
     "standard": _trainer_preset("standard", "the best recipe so far: better digits than the shipped ones"),
     "gpu": _trainer_preset("gpu", "for a GPU (e.g. a ZeroGPU Space): batch 512, the first recipe scaled"),
     "custom": Preset("custom", TrainConfig().steps, TrainConfig().batch_size,
