@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +37,10 @@ from .common import RESULTS_DIR, machine_info, print_table, write_results
 FIRST_WEIGHTS = {"frechet_distance": 13.9, "coverage": 0.749, "class_accuracy": 0.995, "worst_digit": 0.0}
 GOAL = {"frechet_ratio": 3.5, "coverage": 0.85, "class_accuracy": 0.995, "worst_digit": 0.985}
 EVAL_SAMPLES = 10_000  # as gan.evaluate: 1,000 per digit
+# what the benchmark itself sets (from its own flags), so --set may not
+BENCHMARK_SETTINGS = {"data_dir": "--data-dir", "run_dir": "--name", "export_dir": "--export-dir",
+                      "threads": "--threads", "time_limit_s": "--minutes", "metrics_every": "--eval-every",
+                      "metrics_samples": None, "sample_every": "--eval-every", "ckpt_every": "--eval-every"}
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -44,6 +49,10 @@ def parse_override(text: str) -> tuple[str, object]:
     name, sep, raw = text.partition("=")
     if not sep:
         raise ValueError(f"--set wants name=value, got {text!r}")
+    if name in BENCHMARK_SETTINGS:
+        flag = BENCHMARK_SETTINGS[name]
+        raise ValueError(f"--set {name}: the benchmark sets it" + (f" (use {flag})" if flag else
+                                                                    f" ({EVAL_SAMPLES:,}, as gan.evaluate)"))
     cls, field_name = (ModelConfig, name[len("model."):]) if name.startswith("model.") else (TrainConfig, name)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "model"}
     if field_name not in fields:
@@ -182,6 +191,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--minutes must be > 0, got {args.minutes}")
     if args.eval_every <= 0:
         parser.error(f"--eval-every must be a positive number of steps, got {args.eval_every}")
+    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name):
+        parser.error(f"--name must be 1-64 letters, digits, '_', '.' or '-' (starting with a letter or "
+                     f"digit), got {args.name!r}")
     return args
 
 
@@ -196,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give --data-dir or $DIGITGAN_DATA_DIR: the folder with the MNIST IDX files", file=sys.stderr)
         return 2
     if args.from_run:
-        curve, command = json.loads((Path(args.from_run) / METRICS_HISTORY_FILE).read_text()), None
-        name = Path(args.from_run).name
+        try:
+            curve, command = json.loads((Path(args.from_run) / METRICS_HISTORY_FILE).read_text()), None
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read {Path(args.from_run) / METRICS_HISTORY_FILE}: {exc}", file=sys.stderr)
+            return 2
+        name = Path(args.from_run).resolve().name
     else:
         try:
             if args.resume:

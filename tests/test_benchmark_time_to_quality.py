@@ -63,6 +63,8 @@ def test_recipe_config_applies_the_preset_then_each_setting(tmp_path):
 @pytest.mark.parametrize("setting, message", [
     ("lr_d", "wants name=value"), ("lr_x=1", "no such setting"), ("model.depth=2", "no such setting"),
     ("steps=many", "is not a int"), ("bf16=yes", "is not a bool"),
+    ("run_dir=/tmp/x", "the benchmark sets it (use --name)"), ("threads=4", "use --threads"),
+    ("metrics_samples=100", "10,000, as gan.evaluate"),
 ])
 def test_bad_settings_are_refused_with_what_is_allowed(setting, message, core_mnist_dir, results_dir, capsys):
     assert ttq.main(["--data-dir", str(core_mnist_dir()), "--set", setting]) == 2
@@ -74,6 +76,14 @@ def test_bad_budgets_and_a_missing_data_dir_are_refused(results_dir, capsys, mon
         with pytest.raises(SystemExit):
             ttq.main(argv)
         assert "must be" in capsys.readouterr().err
+    for name in ("../up", "a/b", ""):
+        with pytest.raises(SystemExit):
+            ttq.main(["--name", name])
+        assert "--name must be" in capsys.readouterr().err
+    assert ttq.main(["--from-run", "nowhere", "--data-dir", "."]) == 2
+    assert "cannot read nowhere/metrics_history.json" in capsys.readouterr().err
+    assert ttq.main(["--resume", "nowhere", "--data-dir", "."]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
     monkeypatch.delenv("DIGITGAN_DATA_DIR", raising=False)
     assert ttq.main([]) == 2
     assert "--data-dir" in capsys.readouterr().err
