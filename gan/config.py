@@ -10,6 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def dataclass_from_dict(cls: type, data: Any, what: str) -> Any:
+    """A config dataclass from JSON data, strictly: an object with known keys only."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} keys: {unknown} (known: {sorted(known)})")
+    return cls(**data)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     z_dim: int = 64           # size of the Gaussian latent z
@@ -37,13 +48,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        if not isinstance(data, dict):
-            raise ValueError("model config must be a JSON object")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys: {unknown} (known: {sorted(known)})")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "model config")
 
 
 @dataclass

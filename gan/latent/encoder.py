@@ -43,6 +43,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 
+from ..config import dataclass_from_dict
 from ..files import atomic_write_bytes
 from ..images import from_uint8
 from ..model.classifier import DigitClassifier, load_classifier
@@ -107,13 +108,7 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> "EncoderConfig":
-        if not isinstance(data, dict):
-            raise ValueError("encoder config must be a JSON object")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown encoder config keys: {unknown} (known: {sorted(known)})")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "encoder config")
 
 
 class Encoder(nn.Module):
