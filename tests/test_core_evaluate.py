@@ -9,7 +9,7 @@ from PIL import Image
 
 from gan import evaluate as evaluate_cli
 from gan.data import make_synthetic_digits
-from gan.measure.evaluate import MEMORISATION_PER_DIGIT, evaluate_generator
+from gan.measure.evaluate import MEMORISATION_PER_DIGIT, evaluate_generator, format_report, unmet_goals
 from gan.measure.metrics import conditional_samples
 from gan.model.classifier import DigitClassifier
 from gan.measure.metrics import (class_accuracy, conditional_failure_warnings, coverage, diversity_ratios, frechet_distance, nearest_neighbours)
@@ -69,6 +69,39 @@ def test_evaluate_generator_on_a_tiny_set(core_generator, classifier, tmp_path):
     first_neighbour = train[0][mem["nearest_train_indices"][0]].numpy()
     assert np.array_equal(grid[2:30, 2:30], samples[0].numpy())
     assert np.array_equal(grid[2:30, 32:60], first_neighbour)
+
+
+def _metrics(**changes) -> dict:
+    """A full evaluation's figures that meet every shipping goal, with `changes` applied."""
+    m = {"samples": 10_000, "class_accuracy": 0.999, "class_accuracy_min_digit": 0.99,
+         "class_accuracy_per_digit": {str(d): 0.999 for d in range(10)}, "classifier_test_accuracy": 0.99,
+         "frechet_distance": 6.8, "frechet_distance_train_vs_test": 1.97, "frechet_ratio_to_floor": 3.45,
+         "coverage": 0.8501, "coverage_train_vs_test": 0.93,
+         "diversity_ratio_per_digit": {str(d): 1.0 for d in range(10)},
+         "memorisation": {"sample_to_train_rms_median": 0.18, "test_to_train_rms_median": 0.157}}
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            m[key] = {**m[key], **value}
+        else:
+            m[key] = value
+    return m
+
+
+def test_shipping_goals_name_each_one_missed():
+    assert unmet_goals(_metrics()) == [] and format_report(_metrics()).endswith("shipping goals        all met")
+    assert unmet_goals(_metrics(frechet_ratio_to_floor=3.51)) == ["Frechet distance 3.51x the floor (at most 3.5x)"]
+    assert unmet_goals(_metrics(coverage=0.8499)) == ["coverage 0.8499 (at least 0.85)"]
+    assert unmet_goals(_metrics(class_accuracy=0.994)) == ["class accuracy 99.40% (at least 99.5%)"]
+    assert unmet_goals(_metrics(class_accuracy_min_digit=0.98)) == ["worst digit 98.00% (every digit at least 98.5%)"]
+    assert unmet_goals(_metrics(diversity_ratio_per_digit={"7": 0.93, "3": 1.06})) == [
+        "diversity ratio 3: 1.060, 7: 0.930 (every digit 0.95-1.05)"]
+    copies = _metrics(memorisation={"sample_to_train_rms_median": 0.12})
+    assert unmet_goals(copies) == ["median distance to the nearest training image 0.120, below real test "
+                                   "images' 0.157 (memorisation)"]
+    assert unmet_goals(_metrics(frechet_ratio_to_floor=math.nan, coverage=math.nan)) == [
+        "Frechet distance nanx the floor (at most 3.5x)", "coverage nan (at least 0.85)"]  # NaN never passes
+    both = format_report(_metrics(coverage=0.8, class_accuracy=0.99))
+    assert both.endswith("not met: coverage 0.8000 (at least 0.85); class accuracy 99.00% (at least 99.5%)")
 
 
 def test_evaluate_cli_writes_metrics_next_to_the_weights(core_weights_dir, core_mnist_dir, capsys):

@@ -22,6 +22,12 @@ from .metrics import coverage, frechet_distance, nearest_neighbours, sample_qual
 
 MEMORISATION_PER_DIGIT = 5
 
+# What weights must score on this evaluation to ship in weights/ (README: quality of the
+# shipped weights). Memorisation is judged against real test images: samples may not sit
+# closer to the training set than they do.
+SHIPPING_GOALS = {"frechet_ratio_to_floor": 3.5, "coverage": 0.85, "class_accuracy": 0.995,
+                  "class_accuracy_min_digit": 0.985, "diversity_ratio": (0.95, 1.05)}
+
 
 def memorisation_report(samples: torch.Tensor, sample_labels: torch.Tensor, train_images: torch.Tensor,
                         test_images: torch.Tensor, *, picture: Path | None) -> dict:
@@ -79,6 +85,31 @@ def evaluate_generator(generator, *, classifier: DigitClassifier, train: tuple[t
     return result
 
 
+def unmet_goals(m: dict) -> list[str]:
+    """The shipping goals a full evaluation's metrics miss, one sentence each; [] = all met."""
+    goals, unmet = SHIPPING_GOALS, []
+    if not m["frechet_ratio_to_floor"] <= goals["frechet_ratio_to_floor"]:
+        unmet.append(f"Frechet distance {m['frechet_ratio_to_floor']:.2f}x the floor "
+                     f"(at most {goals['frechet_ratio_to_floor']}x)")
+    if not m["coverage"] >= goals["coverage"]:
+        unmet.append(f"coverage {m['coverage']:.4f} (at least {goals['coverage']})")
+    if not m["class_accuracy"] >= goals["class_accuracy"]:
+        unmet.append(f"class accuracy {m['class_accuracy']:.2%} (at least {goals['class_accuracy']:.1%})")
+    if not m["class_accuracy_min_digit"] >= goals["class_accuracy_min_digit"]:
+        unmet.append(f"worst digit {m['class_accuracy_min_digit']:.2%} "
+                     f"(every digit at least {goals['class_accuracy_min_digit']:.1%})")
+    low, high = goals["diversity_ratio"]
+    outside = {d: r for d, r in m["diversity_ratio_per_digit"].items() if not low <= r <= high}
+    if outside:
+        unmet.append("diversity ratio " + ", ".join(f"{d}: {r:.3f}" for d, r in outside.items())
+                     + f" (every digit {low}-{high})")
+    memo = m["memorisation"]
+    if not memo["sample_to_train_rms_median"] >= memo["test_to_train_rms_median"]:
+        unmet.append(f"median distance to the nearest training image {memo['sample_to_train_rms_median']:.3f}, "
+                     f"below real test images' {memo['test_to_train_rms_median']:.3f} (memorisation)")
+    return unmet
+
+
 def format_report(m: dict) -> str:
     lines = [f"class accuracy        {m['class_accuracy']:.2%} over {m['samples']} samples "
              f"(worst digit {m['class_accuracy_min_digit']:.2%}; classifier on real test: "
@@ -90,6 +121,8 @@ def format_report(m: dict) -> str:
              "  diversity ratio     " + " ".join(f"{d}:{r:.2f}" for d, r in m["diversity_ratio_per_digit"].items()),
              f"memorisation          median RMS to nearest train image {m['memorisation']['sample_to_train_rms_median']:.3f}"
              f" (real test images: {m['memorisation']['test_to_train_rms_median']:.3f})"]
+    unmet = unmet_goals(m)
+    lines.append("shipping goals        " + ("all met" if not unmet else "not met: " + "; ".join(unmet)))
     return "\n".join(lines)
 
 
