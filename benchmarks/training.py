@@ -1,8 +1,9 @@
 """Training speed: `python -m benchmarks.training [--device DEV] [--data-dir DIR]`.
 
 Throughput: the body of train()'s loop (batch draw from the device-resident data, noise
-draw, gan_step, EMA update) on the chosen device, timed in blocks of steps with one device
-sync per block, as the loop runs between log lines. Prints ms per step, images/s, the time
+draw, gan_step with R1 on every r1_every-th step as the recipe has it, EMA update) on the
+chosen device, timed in blocks of steps with one device sync per block, as the loop runs
+between log lines. Prints ms per step, images/s, the time
 of a 60,000-image epoch, FLOPs per trained image, the achieved rate and its fraction of a
 peak: on a GPU the chip's dense bf16 rate (--peak-tflops, default 989 TFLOP/s, NVIDIA's
 figure for H100/H200 SXM without sparsity), on a CPU this machine's measured fp32 matmul.
@@ -34,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gan.config import ModelConfig, TrainConfig
 from gan.data import ClassGroupedBatches, load_mnist
-from gan.training.losses import gan_step
+from gan.training.losses import gan_step, lazy_r1_weight
 from gan.model.networks import MBSTD_GROUP, Discriminator, Generator
 from gan.runtime import configure_cpu_threads, select_device
 from gan.training.loop import ema_beta_at, update_ema
@@ -99,8 +100,9 @@ def build_step(cfg: TrainConfig, device: torch.device, data, *, batches: str, fu
         def step(i: int) -> None:
             real, labels = source.next()
             z = torch.randn(real.shape[0], cfg.model.z_dim, device=device, generator=noise)
-            losses = gan_step(G_train, D_train, D_plain, opt_g, opt_d, real, labels, z, labels,
-                              aux_weight=cfg.aux_weight, autocast=autocast)
+            r1_weight = lazy_r1_weight(i, cfg.r1_gamma, cfg.r1_every)
+            losses = gan_step(G_train, D if r1_weight else D_train, D_plain, opt_g, opt_d, real, labels, z,
+                              labels, aux_weight=cfg.aux_weight, r1_weight=r1_weight, autocast=autocast)
             update_ema(G_ema, G, ema_beta_at(i, cfg.ema_beta))
             window.add_(torch.stack(losses))
         return step
@@ -108,6 +110,7 @@ def build_step(cfg: TrainConfig, device: torch.device, data, *, batches: str, fu
     eager = make(G, D, D)
     if not cfg.compile:
         return eager, eager
+    # as in the loop, the R1 steps run D eagerly (torch.compile has no double backward)
     return make(torch.compile(G), torch.compile(D), torch.compile(D)), eager
 
 
@@ -116,9 +119,13 @@ def measure_throughput(cfg: TrainConfig, device: torch.device, data, *, steps: i
     """Median over `repeats` blocks of `steps` steps, one device sync per block."""
     step, eager_step = build_step(cfg, device, data, batches=batches, fused_adam=fused_adam)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    with FlopCounterMode(display=False) as counter:
-        eager_step(0)
-    flops_per_image = counter.get_total_flops() / cfg.batch_size
+    flops = []
+    for i in (0, 1):  # a step with R1 (if the recipe has it) and one without
+        with FlopCounterMode(display=False) as counter:
+            eager_step(i)
+        flops.append(counter.get_total_flops())
+    r1_steps = 1 if cfg.r1_gamma else 0  # in every r1_every steps
+    flops_per_image = (r1_steps * flops[0] + (cfg.r1_every - r1_steps) * flops[1]) / cfg.r1_every / cfg.batch_size
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     sync()
@@ -167,7 +174,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fused-adam", action="store_true", help="Adam(fused=True) (CUDA)")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
     parser.add_argument("--steps", type=int, help="steps per timed block (default: one 60,000-image epoch "
-                                                   "on CUDA, 30 on the CPU)")
+                                                   "on CUDA, 32 on the CPU: any 32 steps hold two "
+                                                   "of lazy R1's every 16th)")
     parser.add_argument("--repeats", type=int, default=3, help="timed blocks; the median is reported (default: 3)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default: 10)")
     parser.add_argument("--width", type=int, help="g_width = d_width (default: the model's 64)")
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for size in sizes:
         cfg = TrainConfig(**{**values, "batch_size": size})
-        steps = args.steps or (math.ceil(EPOCH / size) if device.type == "cuda" else 30)
+        steps = args.steps or (math.ceil(EPOCH / size) if device.type == "cuda" else 32)
         rows.append(measure_throughput(cfg, device, data, steps=steps, repeats=args.repeats, warmup=args.warmup,
                                        batches=args.batches, fused_adam=args.fused_adam))
         if device.type == "cuda":

@@ -279,7 +279,7 @@ def test_refresh_and_payload_without_runs(tmp_path, fake_trainer):
 def test_preset_fields_follow_the_preset(tmp_path, fake_trainer):
     handlers = TrainHandlers(RunManager(tmp_path / "runs", train_script=fake_trainer))
     assert handlers.preset_fields("quick") == (4000, 64)
-    assert handlers.preset_fields("standard") == (10000, 64)
+    assert handlers.preset_fields("standard") == (16000, 64)
     assert handlers.preset_fields("../x") == (gr.skip(), gr.skip())
 
 

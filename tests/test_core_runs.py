@@ -275,7 +275,7 @@ def test_presets_pass_the_trainer_preset_and_only_given_overrides(manager, tmp_p
     argv = json.loads((info.run_dir / "run.json").read_text())["launches"][0]["argv"]
     assert argv[argv.index("--preset") + 1] == "quick" and argv[argv.index("--steps") + 1] == "30"
     assert "--batch-size" not in argv and argv[argv.index("--export-dir") + 1] == "none"
-    assert RUN_PRESETS["quick"].steps == 4000 and RUN_PRESETS["standard"].steps == 10000
+    assert RUN_PRESETS["quick"].steps == 4000 and RUN_PRESETS["standard"].steps == 16000
 
 
 def test_train_py_accepts_the_command_lines_the_manager_builds(manager):

@@ -72,7 +72,7 @@ def test_help_lists_every_option(capsys):
             assert "--no-" + f.name.replace("_", "-") in out
     for flag in ("--resume", "--export", "--evaluate", "--no-evaluate", "--no-progress", "--no-directions"):
         assert flag in out
-    assert "(default: 10000)" in out  # defaults are shown
+    assert "(default: 16000)" in out  # defaults are shown
     assert "torchrun" in out  # the usage examples
 
 
@@ -146,3 +146,15 @@ def test_a_preset_sets_its_values_and_the_flags_given_win(monkeypatch):
 def test_every_preset_makes_a_valid_config(name):
     cfg = _config(["--preset", name])
     assert isinstance(cfg, TrainConfig) and isinstance(cfg.model, ModelConfig)
+
+
+def test_presets_keep_the_recipes_they_were_measured_with():
+    # README's time-to-quality tables: changing the defaults must not change what v1, quick and
+    # gpu train (they name every setting in which they differ from the standard recipe)
+    standard = _config([])
+    assert (standard.steps, standard.lr_g, standard.lr_d, standard.r1_gamma) == (16000, 1e-3, 1e-3, 1.0)
+    assert _config(["--preset", "standard"]) == standard
+    quick, v1, gpu = (_config(["--preset", name]) for name in ("quick", "v1", "gpu"))
+    assert (quick.steps, quick.lr_g, quick.r1_gamma) == (4000, 1e-3, 0.0)
+    assert (v1.steps, v1.lr_g, v1.lr_d, v1.r1_gamma) == (6000, 2e-4, 2e-4, 0.0)
+    assert (gpu.batch_size, gpu.steps, gpu.r1_gamma) == (512, 6000, 0.0)

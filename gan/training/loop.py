@@ -30,7 +30,7 @@ from ..model.classifier import CLASSIFIER_PATH, classifier_outputs, load_classif
 from ..model.networks import MBSTD_GROUP, Discriminator, Generator, recalibrate_batchnorm
 from ..runtime import configure_cpu_threads, select_device
 from .distributed import Dist, agree, gather_objects, init_distributed
-from .losses import gan_step
+from .losses import gan_step, lazy_r1_weight
 from .run_folder import (CHECKPOINT_FILE, HISTORY_FILE, LOG_FILE, METRICS_HISTORY_FILE, SAMPLES_DIR, STOP_FILE,
                          ProgressPictures, export_generator, load_checkpoint, save_checkpoint,
                          write_status)
@@ -184,6 +184,9 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas, **fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, **fused)
         self.G_train, self.D_train = self.ddp.wrap(self.G, self.device), self.ddp.wrap(self.D, self.device)
+        # R1 backpropagates through D's input gradient (a double backward), which torch.compile
+        # cannot do: the D steps that add R1 run D eagerly (same weights, same DDP wrapper).
+        self.D_r1 = self.D_train
         if cfg.compile:
             self.G_train, self.D_train = torch.compile(self.G_train), torch.compile(self.D_train)
         # The G step needs no gradient of D's weights, so no DDP all-reduce: it uses bare D.
@@ -218,9 +221,9 @@ class Trainer:
         real, real_labels = self.batches.next()
         z = torch.randn(real.shape[0], self.cfg.model.z_dim, device=self.device, generator=self.noise)
         fake_labels = real_labels  # same class groups as the real half (see ClassGroupedBatches)
-        lazy_r1 = self.cfg.r1_gamma and self.step % self.cfg.r1_every == 0
-        r1_weight = self.cfg.r1_gamma / 2 * self.cfg.r1_every if lazy_r1 else 0.0
-        d_loss, g_loss = gan_step(self.G_train, self.D_train, self.D_plain, self.opt_g, self.opt_d,
+        r1_weight = lazy_r1_weight(self.step, self.cfg.r1_gamma, self.cfg.r1_every)
+        D = self.D_r1 if r1_weight else self.D_train
+        d_loss, g_loss = gan_step(self.G_train, D, self.D_plain, self.opt_g, self.opt_d,
                                   real, real_labels, z, fake_labels, aux_weight=self.cfg.aux_weight,
                                   r1_weight=r1_weight, autocast=self.autocast)
         update_ema(self.G_ema, self.G, ema_beta_at(self.step, self.cfg.ema_beta))

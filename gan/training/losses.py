@@ -8,9 +8,10 @@ C(x) D's class logits, G(z, y) a fake of class y:
 
 D's classifier learns from real images only, so it cannot be taught to accept bad fakes.
 
-Optionally, a lazy R1 penalty (Mescheder et al. 2018; lazy as in StyleGAN2) on real images:
-every r1_every-th D step adds r1_every * r1_gamma / 2 * E ||grad_x D(x, y)||^2, which keeps D
-smooth where the data is and lets G follow a steadier gradient.
+And a lazy R1 penalty (Mescheder et al. 2018; lazy as in StyleGAN2) on real images, on by
+default (r1_gamma = 1; 0 turns it off): every r1_every-th D step adds
+r1_every * r1_gamma / 2 * E ||grad_x D(x, y)||^2, which keeps D smooth where the data is and
+lets G follow a steadier gradient; without it D overfits and the samples stop improving.
 """
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.float().square().flatten(1).sum(1).mean()
 
 
+def lazy_r1_weight(step: int, r1_gamma: float, r1_every: int) -> float:
+    """R1's weight in the D loss of training step `step`: r1_gamma / 2, scaled up by r1_every on
+    every r1_every-th step and 0 on the others (lazy regularisation, as in StyleGAN2)."""
+    return r1_gamma / 2 * r1_every if r1_gamma and step % r1_every == 0 else 0.0
+
+
 def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_g: torch.optim.Optimizer,
              opt_d: torch.optim.Optimizer, real: torch.Tensor, real_labels: torch.Tensor,
              z: torch.Tensor, fake_labels: torch.Tensor, *, aux_weight: float, r1_weight: float = 0.0,
@@ -49,7 +56,7 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_g: torch.optim.
 
     D and G may be DDP/compiled wrappers; D_plain is the bare discriminator module, used in
     the G step where D's gradients are not needed (and must not be all-reduced). r1_weight > 0
-    adds r1_weight * R1 to this step's D loss (the caller makes it lazy: see gan.training.loop).
+    adds r1_weight * R1 to this step's D loss (the caller makes it lazy: `lazy_r1_weight`).
     """
     n = real.shape[0]
     if r1_weight:
