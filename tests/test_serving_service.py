@@ -215,4 +215,7 @@ def test_how_it_works_numbers_come_from_the_config(tmp_path, app_make_weights):
     assert "R1" not in default_text  # no penalty
     (folder / "training.json").write_text(json.dumps(
         {"step": 10000, "train_config": {"lr_g": 0.001, "lr_d": 0.001, "r1_gamma": 0.1, "r1_every": 16}}))
-    assert "R1 γ = 0.1 every 16 D steps" in how_it_works_markdown(load_model(folder))
+    r1_text = how_it_works_markdown(load_model(folder))
+    assert "R1 γ = 0.1 every 16 D steps" in r1_text
+    assert "    d_loss += 0.1/2 · E‖∇ₓ D(x, y)‖²" in r1_text  # the objective names the penalty too
+    assert "d_loss +=" not in default_text

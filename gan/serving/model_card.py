@@ -156,12 +156,28 @@ def _discriminator_shape(config: ModelConfig) -> tuple[int, int]:
     return count_parameters(d), d.aux.in_features
 
 
-def _training_line(model: LoadedModel) -> str:
-    """How these weights were trained, from training.json next to them (if it is there)."""
+def _training_record(model: LoadedModel) -> tuple[dict, dict] | None:
+    """(training.json, its train_config) next to the weights, or None if either is missing."""
     training = _read_json(model.folder / TRAINING_FILE)[0] if model.folder else None
     cfg = training.get("train_config") if isinstance(training, dict) else None
-    if not isinstance(cfg, dict):
+    return (training, cfg) if isinstance(cfg, dict) else None
+
+
+def _r1_term(model: LoadedModel) -> str:
+    """The R1 line of the objective, when these weights were trained with it."""
+    record = _training_record(model)
+    gamma = record[1].get("r1_gamma") if record else None
+    if not (isinstance(gamma, (int, float)) and gamma > 0):
+        return ""
+    return f"\n    d_loss += {gamma:g}/2 · E‖∇ₓ D(x, y)‖²   (R1: keeps D's gradient on real images small)"
+
+
+def _training_line(model: LoadedModel) -> str:
+    """How these weights were trained, from training.json next to them (if it is there)."""
+    record = _training_record(model)
+    if record is None:
         return "*(No training.json next to these weights, so their training settings are unknown.)*"
+    training, cfg = record
     parts = [f"{training['step']:,} steps" if isinstance(training.get("step"), int) else None,
              f"batch {cfg['batch_size']}" if "batch_size" in cfg else None,
              f"aux_weight = {cfg['aux_weight']}" if "aux_weight" in cfg else None,
@@ -208,7 +224,7 @@ also take mixtures of classes). `[z, embedding]` ({c.z_dim + c.embed_dim} number
 **Objective** (non-saturating logistic GAN plus the auxiliary class loss):
 
     d_loss = softplus(-D(x, y)) + softplus(D(G(z, y'), y')) + aux_weight · CE(C(x), y)
-    g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight · CE(C(G(z, y')), y')
+    g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight · CE(C(G(z, y')), y'){_r1_term(model)}
 
 x, y are real images and their labels, y' the labels G is asked to draw (in training, the same
 labels as the real half, in groups of same-digit images, so that the minibatch stddev compares
