@@ -9,8 +9,8 @@
 3. Rotate within that SeFa subspace toward each shape property (slant, thickness, width,
    height): the unit combination of the candidates whose measured effect on that property is
    largest while its (linearly predicted) effect on the other three is zero. Single SeFa
-   eigenvectors mix several properties (on the shipped weights only slant has its own);
-   these rotations are the clean ones. `rotate=False` keeps plain SeFa eigenvectors.
+   eigenvectors mix several properties (on the shipped weights only slant and height have
+   their own); these rotations are the clean ones. `rotate=False` keeps plain SeFa eigenvectors.
 4. Measure the rotated directions again on a second, independent set of latents (the
    numbers reported), and keep each one that the naming rule names after its property.
 5. Fill up to `count` with the leading SeFa directions of the part of latent space the kept
