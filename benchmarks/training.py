@@ -3,10 +3,10 @@
 Throughput: the body of train()'s loop (batch draw from the device-resident data, noise
 draw, gan_step with R1 on every r1_every-th step as the recipe has it, EMA update) on the
 chosen device, timed in blocks of steps with one device sync per block, as the loop runs
-between log lines. Prints ms per step, images/s, the time
-of a 60,000-image epoch, FLOPs per trained image, the achieved rate and its fraction of a
-peak: on a GPU the chip's dense bf16 rate (--peak-tflops, default 989 TFLOP/s, NVIDIA's
-figure for H100/H200 SXM without sparsity), on a CPU this machine's measured fp32 matmul.
+between log lines. Prints ms per step, images/s, the time of a 60,000-image epoch, FLOPs per
+trained image, the achieved rate and its fraction of a peak: on a GPU the chip's dense bf16
+rate (--peak-tflops, default 989 TFLOP/s, NVIDIA's figure for H100/H200 SXM without
+sparsity), on a CPU this machine's measured fp32 matmul.
 
     python -m benchmarks.training --device cuda --preset gpu                 # eager
     python -m benchmarks.training --device cuda --preset gpu --compile       # torch.compile
@@ -125,7 +125,8 @@ def measure_throughput(cfg: TrainConfig, device: torch.device, data, *, steps: i
             eager_step(i)
         flops.append(counter.get_total_flops())
     r1_steps = 1 if cfg.r1_gamma else 0  # in every r1_every steps
-    flops_per_image = (r1_steps * flops[0] + (cfg.r1_every - r1_steps) * flops[1]) / cfg.r1_every / cfg.batch_size
+    cycle_flops = r1_steps * flops[0] + (cfg.r1_every - r1_steps) * flops[1]
+    flops_per_image = cycle_flops / cfg.r1_every / cfg.batch_size
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     sync()
