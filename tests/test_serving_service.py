@@ -218,4 +218,5 @@ def test_how_it_works_numbers_come_from_the_config(tmp_path, app_make_weights):
     r1_text = how_it_works_markdown(load_model(folder))
     assert "R1 γ = 0.1 every 16 D steps" in r1_text
     assert "    d_loss += 0.1/2 · E‖∇ₓ D(x, y)‖²" in r1_text  # the objective names the penalty too
-    assert "d_loss +=" not in default_text
+    assert "d_loss +=" not in default_text and "class loss, and R1)" not in default_text
+    assert "(non-saturating logistic GAN plus the auxiliary class loss, and R1):" in r1_text

@@ -193,6 +193,7 @@ def how_it_works_markdown(model: LoadedModel) -> str:
     Longer than the usual function limit: it is one page of text with the numbers filled in.
     """
     c = model.config
+    r1_term = _r1_term(model)
     g_params = count_parameters(model.generator)
     d_params, features = _discriminator_shape(c)
     g2, d2 = 2 * c.g_width, 2 * c.d_width
@@ -221,10 +222,10 @@ also take mixtures of classes). `[z, embedding]` ({c.z_dim + c.embed_dim} number
 (a *projection discriminator*) and class logits `C(x)` (an *auxiliary classifier*, as in AC-GAN).
 {normalised}
 
-**Objective** (non-saturating logistic GAN plus the auxiliary class loss):
+**Objective** (non-saturating logistic GAN plus the auxiliary class loss{", and R1" if r1_term else ""}):
 
     d_loss = softplus(-D(x, y)) + softplus(D(G(z, y'), y')) + aux_weight · CE(C(x), y)
-    g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight · CE(C(G(z, y')), y'){_r1_term(model)}
+    g_loss = softplus(-D(G(z, y'), y'))                     + aux_weight · CE(C(G(z, y')), y'){r1_term}
 
 x, y are real images and their labels, y' the labels G is asked to draw (in training, the same
 labels as the real half, in groups of same-digit images, so that the minibatch stddev compares
