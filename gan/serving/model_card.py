@@ -163,18 +163,16 @@ def _training_record(model: LoadedModel) -> tuple[dict, dict] | None:
     return (training, cfg) if isinstance(cfg, dict) else None
 
 
-def _r1_term(model: LoadedModel) -> str:
+def _r1_term(record: tuple[dict, dict] | None) -> str:
     """The R1 line of the objective, when these weights were trained with it."""
-    record = _training_record(model)
     gamma = record[1].get("r1_gamma") if record else None
     if not (isinstance(gamma, (int, float)) and gamma > 0):
         return ""
     return f"\n    d_loss += {gamma:g}/2 · E‖∇ₓ D(x, y)‖²   (R1: keeps D's gradient on real images small)"
 
 
-def _training_line(model: LoadedModel) -> str:
+def _training_line(record: tuple[dict, dict] | None) -> str:
     """How these weights were trained, from training.json next to them (if it is there)."""
-    record = _training_record(model)
     if record is None:
         return "*(No training.json next to these weights, so their training settings are unknown.)*"
     training, cfg = record
@@ -193,7 +191,8 @@ def how_it_works_markdown(model: LoadedModel) -> str:
     Longer than the usual function limit: it is one page of text with the numbers filled in.
     """
     c = model.config
-    r1_term = _r1_term(model)
+    training = _training_record(model)  # read once: the objective and the training line
+    r1_term = _r1_term(training)
     g_params = count_parameters(model.generator)
     d_params, features = _discriminator_shape(c)
     g2, d2 = 2 * c.g_width, 2 * c.d_width
@@ -233,7 +232,7 @@ the variety of real and fake images of one digit). D's classifier learns from
 real images only, so it cannot be taught to accept bad fakes; G is pushed to make fakes that D
 calls real *and* classifies as the asked-for digit.
 
-{_training_line(model)}
+{_training_line(training)}
 
 **What you get is an average.** The served weights are an exponential moving average (EMA)
 of G's weights during training, which is smoother than the last training step. No batch
