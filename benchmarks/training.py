@@ -94,7 +94,7 @@ def build_step(cfg: TrainConfig, device: torch.device, data, *, batches: str, fu
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     use_bf16 = cfg.bf16 and device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
-    window = torch.zeros(2, device=device)
+    window = torch.zeros(4, device=device)  # the step's outcome summed on the device, as the loop does
 
     def make(G_train, D_train, D_plain):
         def step(i: int) -> None:
@@ -104,7 +104,7 @@ def build_step(cfg: TrainConfig, device: torch.device, data, *, batches: str, fu
             losses = gan_step(G_train, D if r1_weight else D_train, D_plain, opt_g, opt_d, real, labels, z,
                               labels, aux_weight=cfg.aux_weight, r1_weight=r1_weight, autocast=autocast)
             update_ema(G_ema, G, ema_beta_at(i, cfg.ema_beta))
-            window.add_(torch.stack(losses))
+            window.add_(torch.stack(list(losses)))
         return step
 
     eager = make(G, D, D)

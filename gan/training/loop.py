@@ -30,9 +30,9 @@ from ..model.classifier import CLASSIFIER_PATH, classifier_outputs, load_classif
 from ..model.networks import MBSTD_GROUP, Discriminator, Generator, recalibrate_batchnorm
 from ..runtime import configure_cpu_threads, select_device
 from .distributed import Dist, agree, gather_objects, init_distributed
-from .losses import gan_step, lazy_r1_weight
+from .losses import StepOutcome, gan_step, lazy_r1_weight
 from .run_folder import (CHECKPOINT_FILE, HISTORY_FILE, LOG_FILE, METRICS_HISTORY_FILE, SAMPLES_DIR, STOP_FILE,
-                         ProgressPictures, export_generator, load_checkpoint, save_checkpoint,
+                         ProgressPictures, early_grid_steps, export_generator, load_checkpoint, save_checkpoint,
                          write_status)
 
 
@@ -76,24 +76,25 @@ class RunClock:
 
 
 class LossWindow:
-    """(d_loss, g_loss) summed on the device since the last log line: reading them waits
-    for the device, so that happens only every log_every steps."""
+    """A step's outcome (losses, D's realness of real and fake) summed on the device since the
+    last log line: reading them waits for the device, so that happens only every log_every
+    steps."""
 
     def __init__(self, device: torch.device):
-        self.sums = torch.zeros(2, device=device)
+        self.sums = torch.zeros(len(StepOutcome._fields), device=device)
         self.steps, self.images, self.start = 0, 0, time.perf_counter()
 
-    def add(self, d_loss: torch.Tensor, g_loss: torch.Tensor, images: int) -> None:
-        self.sums += torch.stack([d_loss, g_loss])
+    def add(self, outcome: StepOutcome, images: int) -> None:
+        self.sums += torch.stack([value.float() for value in outcome])
         self.steps += 1
         self.images += images
 
     def close(self, step: int) -> dict:
-        mean = (self.sums / max(self.steps, 1)).cpu()
+        means = (self.sums / max(self.steps, 1)).cpu().tolist()
         rate = self.images / max(time.perf_counter() - self.start, 1e-9)
         self.sums.zero_()
         self.steps, self.images, self.start = 0, 0, time.perf_counter()
-        return {"step": step, "d_loss": float(mean[0]), "g_loss": float(mean[1]), "images_per_s": rate}
+        return {"step": step, **dict(zip(StepOutcome._fields, means)), "images_per_s": rate}
 
 
 # ----------------------------------------------------------------------------- stopping
@@ -223,11 +224,11 @@ class Trainer:
         fake_labels = real_labels  # same class groups as the real half (see ClassGroupedBatches)
         r1_weight = lazy_r1_weight(self.step, self.cfg.r1_gamma, self.cfg.r1_every)
         D = self.D_r1 if r1_weight else self.D_train
-        d_loss, g_loss = gan_step(self.G_train, D, self.D_plain, self.opt_g, self.opt_d,
-                                  real, real_labels, z, fake_labels, aux_weight=self.cfg.aux_weight,
-                                  r1_weight=r1_weight, autocast=self.autocast)
+        outcome = gan_step(self.G_train, D, self.D_plain, self.opt_g, self.opt_d,
+                           real, real_labels, z, fake_labels, aux_weight=self.cfg.aux_weight,
+                           r1_weight=r1_weight, autocast=self.autocast)
         update_ema(self.G_ema, self.G, ema_beta_at(self.step, self.cfg.ema_beta))
-        window.add(d_loss, g_loss, real.shape[0] * self.ddp.world_size)
+        window.add(outcome, real.shape[0] * self.ddp.world_size)
         self.step += 1
 
     # ---- bookkeeping between steps
@@ -371,6 +372,12 @@ def _run(t: Trainer, *, resume: bool, progress: bool, after_step: Callable[[int]
     bar = tqdm(total=cfg.steps, initial=t.step, disable=not (progress and t.ddp.is_main),
                dynamic_ncols=True, unit="step")
     window, status = LossWindow(t.device), "finished"
+    if t.step == 0:  # the untrained generator: the training timeline's first frame
+        with t.clock.overhead_of():
+            if t.ddp.is_main:
+                t.save_pictures()
+            if t.quality_reference is not None:
+                t.measure_quality()
     with StopFlag(t.run_dir, cfg.time_limit_s) as stop:
         while t.step < cfg.steps:
             t.train_step(window)  # (1) update D, (2) update G, EMA of G
@@ -388,7 +395,8 @@ def _run(t: Trainer, *, resume: bool, progress: bool, after_step: Callable[[int]
                 bar.set_postfix(d_loss=f"{entry['d_loss']:.3f}", g_loss=f"{entry['g_loss']:.3f}",
                                 img_s=f"{entry['images_per_s']:.0f}")
             with t.clock.overhead_of():  # pictures and metrics are not training time
-                if t.ddp.is_main and due(t.step, cfg.sample_every, cfg.steps):
+                if t.ddp.is_main and (due(t.step, cfg.sample_every, cfg.steps)
+                                      or t.step in early_grid_steps(cfg.sample_every)):
                     t.save_pictures()
                 if t.quality_reference is not None and due(t.step, cfg.metrics_every, cfg.steps):
                     t.measure_quality()

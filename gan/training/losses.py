@@ -16,7 +16,7 @@ lets G follow a steadier gradient; without it D overfits and the samples stop im
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -47,12 +47,20 @@ def lazy_r1_weight(step: int, r1_gamma: float, r1_every: int) -> float:
     return r1_gamma / 2 * r1_every if r1_gamma and step % r1_every == 0 else 0.0
 
 
+class StepOutcome(NamedTuple):
+    """What one training step measured, as device tensors (reading them waits for the device)."""
+    d_loss: torch.Tensor
+    g_loss: torch.Tensor
+    d_real: torch.Tensor  # D's mean realness (sigmoid of its logit) on the real half of the batch
+    d_fake: torch.Tensor  # ... and on the generated half, both before this step's D update
+
+
 def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_g: torch.optim.Optimizer,
              opt_d: torch.optim.Optimizer, real: torch.Tensor, real_labels: torch.Tensor,
              z: torch.Tensor, fake_labels: torch.Tensor, *, aux_weight: float, r1_weight: float = 0.0,
              autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One training step; returns the (d_loss, g_loss) tensors without syncing the device.
+             ) -> StepOutcome:
+    """One training step; returns its losses and D's realness without syncing the device.
 
     D and G may be DDP/compiled wrappers; D_plain is the bare discriminator module, used in
     the G step where D's gradients are not needed (and must not be all-reduced). r1_weight > 0
@@ -67,6 +75,8 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_g: torch.optim.
         logits, class_logits = D(torch.cat([real, fake.detach()]), torch.cat([real_labels, fake_labels]))
     logits, class_logits = logits.float(), class_logits.float()
     d_loss = discriminator_loss(logits[:n], logits[n:], class_logits[:n], real_labels, aux_weight)
+    with torch.no_grad():  # the game itself: StyleGAN2-ADA watches these for D overfitting
+        d_real, d_fake = torch.sigmoid(logits[:n]).mean(), torch.sigmoid(logits[n:]).mean()
     if r1_weight:
         d_loss = d_loss + r1_weight * r1_penalty(logits[:n], real)
     opt_d.zero_grad(set_to_none=True)
@@ -82,4 +92,4 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opt_g: torch.optim.
     g_loss.backward()
     opt_g.step()
     D_plain.requires_grad_(True)
-    return d_loss.detach(), g_loss.detach()
+    return StepOutcome(d_loss.detach(), g_loss.detach(), d_real, d_fake)

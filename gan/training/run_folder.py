@@ -98,6 +98,15 @@ def export_from_checkpoint(run_dir: str | os.PathLike, export_dir: str | os.Path
 
 # ----------------------------------------------------------------------------- progress
 GRID_SEEDS = list(range(10))  # fixed noise: the progress grid shows seeds 0-9 of every digit
+# Besides step 0 and every sample_every steps, a run draws its grid at these early steps, where
+# the picture changes fastest (noise -> blobs -> strokes): the training timeline's early frames.
+# Multiples of 50, the default log_every, so that each frame has its own window of losses.
+EARLY_GRID_STEPS = (50, 100, 150, 200, 300, 400)
+
+
+def early_grid_steps(sample_every: int) -> tuple[int, ...]:
+    """The early steps, below the first regular grid, at which a run also draws its grid."""
+    return tuple(step for step in EARLY_GRID_STEPS if step < sample_every)
 
 
 def grid_image(generator: Generator) -> np.ndarray:
