@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 command=command)
             print(f"exported to {export_dir}")
             if args.directions:
-                store_directions(export_dir)
+                report_directions(export_dir)
             return push(export_dir, args.push_to_hub, command) if args.push_to_hub else 0
         cfg = config_from_args(args)
         from gan.runtime import select_device
@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     if result.status == "interrupted":
         return 130
     if result.export_dir is not None and args.directions:
-        store_directions(result.export_dir)
+        report_directions(result.export_dir)
     if result.export_dir is not None and args.evaluate and not cfg.synthetic_size:
-        from gan.measure.evaluate import evaluate_weights
+        from gan.measure.evaluation import evaluate_weights
 
         evaluate_weights(result.export_dir, data_dir=cfg.data_dir)
     if args.push_to_hub and result.export_dir is not None:
@@ -60,16 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def store_directions(export_dir) -> None:
-    """directions.json beside the exported weights (gan.directions, the quick setting)."""
+def report_directions(export_dir) -> None:
+    """directions.json beside the exported weights (gan.find_directions, the quick setting)."""
     import time
 
-    from gan.directions import store_directions as store
+    from gan.latent.direction_search import store_directions as store
 
     start = time.perf_counter()
     print(f"finding the latent directions of {export_dir} (--no-directions skips this) ...", flush=True)
     path = store(export_dir)
-    print(f"wrote {path} in {time.perf_counter() - start:.0f} s; `python -m gan.directions --weights "
+    print(f"wrote {path} in {time.perf_counter() - start:.0f} s; `python -m gan.find_directions --weights "
           f"{export_dir}` runs the full search")
 
 

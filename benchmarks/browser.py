@@ -47,12 +47,10 @@ def stats(values: list[float]) -> dict:
 
 
 def _test_helpers():
-    """tests/space_static_site.py: the loopback server and the stand-in encoder, shared."""
-    if str(REPO_ROOT / "tests") not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT / "tests"))
-    import space_static_site
+    """tests/support/static_site.py: the loopback server and the stand-in encoder, shared."""
+    from tests.support import static_site
 
-    return space_static_site
+    return static_site
 
 
 def export_site(weights: str | None, folder: Path) -> tuple[Path, str]:
@@ -66,7 +64,7 @@ def export_site(weights: str | None, folder: Path) -> tuple[Path, str]:
     note = "the weights' own encoder"
     if not (copy / "encoder.onnx").exists() and not (copy / "encoder.safetensors").exists():
         standin_encoder_onnx(copy / "encoder.onnx")
-        note = "a stand-in encoder (tests/space_static_site.py), no trained one yet"
+        note = "a stand-in encoder (tests/support/static_site.py), no trained one yet"
     site = build_static_site(folder / "site", copy)
     return site.folder, note
 

@@ -74,7 +74,7 @@ for split, n, seed in (("train", 400, 0), ("test", 200, 1)):
         header = struct.pack(">BBBB", 0, 0, 8, array.dim()) + b"".join(struct.pack(">I", d) for d in array.shape)
         (folder / f"{stem}.gz").write_bytes(gzip.compress(header + array.byte().numpy().tobytes()))
 EOF
-  TESTS=("$PY" tests/cuda_checks.py --device cpu)
+  TESTS=("$PY" -m tests.support.cuda_checks --device cpu)
   TINY=(--g-width 8 --d-width 8 --device cpu --threads 1)
   BENCH=(--device cpu --width 8 --data-size 640 --steps 2 --repeats 1 --warmup 1)
   SIZES=(8 16)
@@ -84,9 +84,9 @@ EOF
   EVAL=(--samples-per-digit 6 --device cpu)
 else
   if $PY -c "import pytest" 2>/dev/null; then
-    TESTS=("$PY" -m pytest -m cuda tests/test_cuda.py tests/test_cuda_sync.py -p no:cacheprovider -rA)
+    TESTS=("$PY" -m pytest -m cuda tests/training/test_cuda.py tests/training/test_cuda_sync.py -p no:cacheprovider -rA)
   else
-    TESTS=("$PY" tests/cuda_checks.py --device cuda)  # no pytest here: the checks' own runner
+    TESTS=("$PY" -m tests.support.cuda_checks --device cuda)  # no pytest here: the checks' own runner
   fi
   BENCH=(--device cuda)
   SIZES=(256 512 1024 2048)

@@ -66,15 +66,13 @@ def nccl_version() -> str | None:
 
 def training_imports_without_gradio() -> bool:
     """gan's training, evaluation and CLI modules must not pull Gradio in."""
-    for name in ("gan.training.loop", "gan.measure.evaluate", "gan.evaluate", "train"):
+    for name in ("gan.training.loop", "gan.measure.evaluation", "gan.evaluate", "train"):
         importlib.import_module(name)
     return "gradio" not in sys.modules
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    repo = Path(__file__).resolve().parents[1]
-    sys.path.insert(0, str(repo))
     without_gradio = training_imports_without_gradio()  # first: nothing has imported anything yet
     facts = {"python": platform.python_version(), "torch": torch.__version__, "cuda": cuda_facts(),
              "nvidia_smi": nvidia_smi(), "packages": package_versions(),

@@ -1,6 +1,6 @@
 """Measure a generator's quality: `python -m gan.evaluate --weights weights [--data-dir DIR]`.
 
-Writes metrics.json and nearest_neighbours.png next to the weights (see gan.measure.evaluate).
+Writes metrics.json and nearest_neighbours.png next to the weights (see gan.measure.evaluation).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from .data import MnistNotFound
 from .model.hub import is_hub_ref
 from .model.weights import WeightsError
-from .measure.evaluate import evaluate_weights
+from .measure.evaluation import evaluate_weights
 from .runtime import select_device
 
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="truncation psi in [0, 1]; lower = cleaner, less varied (default: 1.0)")
     parser.add_argument("--edit", default="", metavar="SPEC",
                         help="move every latent along named directions, e.g. slant=1.5,thickness=-1 "
-                             "(strengths within +-3; the names: python -m gan.directions --dry-run)")
+                             "(strengths within +-3; the names: python -m gan.find_directions --dry-run)")
     parser.add_argument("--out", required=True, help="output path ending in .png or .npy")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     args = parser.parse_args(argv)

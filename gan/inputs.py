@@ -248,7 +248,7 @@ def as_image_array(value: object, *, name: str = "image",
 
 
 # ----------------------------------------------------------------------------- latent directions
-# Strengths of the Explore tab's named directions (gan.directions): how far to move along each.
+# Strengths of the Explore tab's named directions (gan.find_directions): how far to move along each.
 MAX_DIRECTION_STRENGTH = 3.0     # the sliders' ends: 3 standard deviations of the latent
 MAX_STRENGTHS_TEXT = 10_000      # JSON text of strengths: a few dozen characters is plenty
 STRENGTH_NOTE = "standard deviations of the latent along the direction; 0 = no change"

@@ -1,7 +1,10 @@
 """Shared test fixtures.
 
-Fixtures for the core library (gan/, train.py) are prefixed `core_`. Everything is tiny
-(8-channel models, a few dozen synthetic images) so the suite runs on two CPU cores.
+tests/ mirrors the code: a folder per package of gan/ (base/ for its shared base modules,
+commands/ for its command modules), app/ for the Gradio UI, benchmarks/, and support/ for the
+helpers the tests share. Fixtures for the core library (gan/, train.py) are prefixed `core_`.
+Everything is tiny (8-channel models, a few dozen synthetic images) so the suite runs on two
+CPU cores.
 """
 from __future__ import annotations
 
@@ -13,18 +16,18 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from gan.config import ModelConfig, TrainConfig
 
-from gan.config import ModelConfig, TrainConfig  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The library's own folders: their tests run torch on one thread (see core_single_thread).
+CORE_TEST_FOLDERS = {"base", "commands", "latent", "measure", "model", "training"}
 
 
 @pytest.fixture(autouse=True)
 def core_single_thread(request):
     """Core tests run torch on one thread: their models are tiny, and on a busy 2-core
     machine a second OpenMP thread mostly spins (tens of times slower per forward pass)."""
-    if not request.node.path.name.startswith("test_core_"):
+    if request.node.path.parent.name not in CORE_TEST_FOLDERS:
         yield
         return
     before = torch.get_num_threads()

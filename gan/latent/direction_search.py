@@ -1,10 +1,10 @@
-"""Finding, measuring and naming latent directions (`python -m gan.directions` runs it).
+"""Finding, measuring and naming latent directions (`python -m gan.find_directions` runs it).
 
-    python -m gan.directions --weights weights [--quick] [--no-rotate]
+    python -m gan.find_directions --weights weights [--quick] [--no-rotate]
 
 1. SeFa: the top `candidates` eigenvectors of AᵀA, A = the z-columns of G's first layer.
 2. Measure each on a fixed set of latents (`samples_per_digit` per digit, all ten digits):
-   render it at strength +s and -s, measure the digits (gan.morphology), and take half the
+   render it at strength +s and -s, measure the digits (gan.measure_morphology), and take half the
    mean difference per property in standard deviations of that property over real MNIST.
 3. Rotate within that SeFa subspace toward each shape property (slant, thickness, width,
    height): the unit combination of the candidates whose measured effect on that property is
@@ -26,9 +26,11 @@ same directions.
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -39,8 +41,8 @@ from ..measure.morphology import PROPERTIES, measure_digits, reference_std
 from ..model.classifier import DigitClassifier, classifier_outputs, load_classifier
 from ..model.networks import Generator
 from ..model.sampling import generate_from_latents
-from ..model.weights import weights_fingerprint
-from .directions import DirectionSet, LatentDirection, stored_directions
+from ..model.weights import load_generator, weights_fingerprint
+from .directions import DirectionSet, LatentDirection, save_directions, stored_directions
 
 SHAPE_PROPERTIES = ("slant", "thickness", "width", "height")
 LABELS = {"slant": "slant →", "thickness": "thicker", "width": "wider", "height": "taller"}
@@ -61,6 +63,7 @@ class SearchSettings:
 
 FULL_SEARCH = SearchSettings()
 QUICK_SEARCH = SearchSettings(candidates=16, samples_per_digit=10)
+EXPORT_SEARCH = QUICK_SEARCH  # what train.py stores beside an export: a minute or less on a CPU
 
 
 def factorize_first_layer(generator: Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,3 +305,14 @@ def load_directions(folder, generator: Generator, *,
     if stored is not None:
         return stored
     return find_directions(generator, settings=settings, weights_sha256=fingerprint)
+
+
+def store_directions(weights_dir: str | os.PathLike, *, settings: SearchSettings | None = None,
+                     log: Callable[[str], None] | None = None) -> Path:
+    """Find, measure and name the directions of the weights in `weights_dir` (EXPORT_SEARCH
+    unless `settings` says otherwise) and write them to its directions.json (tied to the
+    weights by their hash); returns the file."""
+    generator = load_generator(weights_dir)
+    directions = find_directions(generator, settings=settings or EXPORT_SEARCH, log=log,
+                                 weights_sha256=weights_fingerprint(weights_dir))
+    return save_directions(directions, weights_dir)

@@ -23,7 +23,7 @@ On disk: `encoder.safetensors` beside the generator's `model.safetensors`; its h
 the encoder's config and the full sha256 of the generator's weights file it was trained
 for. Loading is strict and refuses another generator's encoder.
 
-    python -m gan.encoder --weights weights --data-dir DIR
+    python -m gan.train_encoder --weights weights --data-dir DIR
 """
 from __future__ import annotations
 
@@ -301,7 +301,7 @@ class EncoderWeightsError(WeightsError):
 
 def train_encoder_command(folder: str | os.PathLike) -> str:
     """The command that trains an encoder for the generator in `folder`."""
-    return f"python -m gan.encoder --weights {folder} --data-dir DIR"
+    return f"python -m gan.train_encoder --weights {folder} --data-dir DIR"
 
 
 def generator_fingerprint(folder: str | os.PathLike) -> str:

@@ -1,4 +1,4 @@
-"""Training the MNIST classifier that the metrics use (`python -m gan.classifier` runs it).
+"""Training the MNIST classifier that the metrics use (`python -m gan.train_classifier` runs it).
 
 It is trained once and shipped (gan/model/assets/mnist_classifier.safetensors); retraining is
 only needed to reproduce it. Random shifts of up to 2 pixels make it judge digits, not positions.

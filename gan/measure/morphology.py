@@ -1,6 +1,6 @@
 """Morpho-MNIST-style measurements of 28x28 digits (Castro et al. 2019).
 
-    python -m gan.morphology --data-dir DIR      # reference statistics over the MNIST train set
+    python -m gan.measure_morphology --data-dir DIR      # reference statistics over the MNIST train set
 
 Per image (uint8, 0 = background, 255 = ink), in pixels of the 28x28 image unless noted:
 - slant:     shear angle in degrees from the intensity-weighted second-order moments,
@@ -172,7 +172,7 @@ def reference_stats(path: str | Path = STATS_PATH) -> dict[str, dict[str, float]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; make it with "
-                                "`python -m gan.morphology --data-dir DIR`")
+                                "`python -m gan.measure_morphology --data-dir DIR`")
     return _read_stats(str(path))["properties"]
 
 

@@ -2,7 +2,7 @@
 
 It judges samples (class accuracy), gives the 128-d feature space of the Frechet distance and
 coverage (gan.measure), reads a visitor's drawing and scores latent searches (gan.latent).
-Trained once by `python -m gan.classifier` and shipped in gan/model/assets/.
+Trained once by `python -m gan.train_classifier` and shipped in gan/model/assets/.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def load_classifier(path: str | Path = CLASSIFIER_PATH, *, device: str | torch.d
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"classifier weights {path} not found; make them with "
-                                "`python -m gan.classifier --data-dir DIR`")
+                                "`python -m gan.train_classifier --data-dir DIR`")
     model = DigitClassifier()
     model.load_state_dict(load_file(str(path)), strict=True)
     return model.eval().requires_grad_(False).to(device)

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     parser.add_argument("--directions", action=argparse.BooleanOptionalAction, default=True,
                         help="find, measure and name the exported weights' latent directions (the quick "
-                             "setting of python -m gan.directions, under a minute on a CPU) and write "
+                             "setting of python -m gan.find_directions, under a minute on a CPU) and write "
                              "directions.json beside them, so the app's Explore tab never searches "
                              "for them (default: on)")
     parser.add_argument("--push-to-hub", metavar="OWNER/NAME",

@@ -1,0 +1,449 @@
+"""The static Space in a real browser: Debian's Chromium through Playwright, the exported folder
+served on loopback, every request to another host aborted and counted (there must be none).
+
+Each tab renders and works (screenshots into test-artifacts/), seeds and images match Python,
+Draw runs on drawn digits, bad inputs get their messages, and downloads carry provenance.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.support.static_site import SHIPPED_WEIGHTS, StandInEncoder, exported_site, serving
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(300)]
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TIMEOUT_MS = 60_000
+
+if not shutil.which(CHROMIUM):
+    pytest.skip(f"Chromium not found at {CHROMIUM} (set $CHROMIUM to its path)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    with serving(exported_site(tmp_path_factory)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A page of the site; requests to any other host are aborted and counted."""
+
+    def __init__(self, browser, url: str, *, viewport=(1280, 900), init_script: str | None = None):
+        self.origin = urlsplit(url).netloc
+        self.foreign: list[str] = []
+        self.errors: list[str] = []
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                           accept_downloads=True)
+        self.context.route("**/*", self._route)
+        if init_script:
+            self.context.add_init_script(init_script)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.url = url
+
+    def _route(self, route) -> None:
+        if urlsplit(route.request.url).netloc != self.origin:
+            self.foreign.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def open(self, *, ready: bool = True):
+        self.page.goto(self.url)
+        self.page.wait_for_function("document.body.dataset.ready || document.body.dataset.failed")
+        if ready:
+            assert self.page.evaluate("document.body.dataset.ready") == "1", self.page.inner_text("#status")
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+        assert self.foreign == [], f"requests to other hosts: {self.foreign}"
+
+
+@pytest.fixture
+def visit(browser, url):
+    visits = []
+
+    def make(**kwargs) -> Visit:
+        visits.append(Visit(browser, url, **kwargs))
+        return visits[-1]
+
+    yield make
+    for v in visits:
+        v.close()
+
+
+@pytest.fixture(scope="module")
+def generator():
+    from gan import load_generator
+
+    return load_generator(SHIPPED_WEIGHTS)
+
+
+def canvas_pixels(page, elem_id: str) -> np.ndarray:
+    """The grey values a canvas holds (its red channel)."""
+    data = page.evaluate("""id => { const c = document.getElementById(id);
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const out = []; for (let i = 0; i < d.length; i += 4) out.push(d[i]); return [c.height, c.width, out]; }""", elem_id)
+    return np.array(data[2], dtype=np.uint8).reshape(data[0], data[1])
+
+
+def wait_paints(page, elem_id: str, more_than: int) -> None:
+    page.wait_for_function("([id, n]) => Number(document.getElementById(id).dataset.paints || 0) > n",
+                           arg=[elem_id, more_than])
+
+
+def paints(page, elem_id: str) -> int:
+    return int(page.evaluate("id => Number(document.getElementById(id).dataset.paints || 0)", elem_id))
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"static_{name}.png"), full_page=True)
+
+
+def within_one_level(got: np.ndarray, expected: np.ndarray) -> float:
+    assert got.shape == expected.shape
+    return float((np.abs(got.astype(int) - expected.astype(int)) <= 1).mean())
+
+
+def draw_on_canvas(page, points: list[tuple[int, int]]) -> None:
+    """Mouse strokes through `points` (coordinates of the 280x280 canvas)."""
+    box = page.locator("#draw-canvas").bounding_box()
+    sx, sy = box["width"] / 280, box["height"] / 280
+    page.mouse.move(box["x"] + points[0][0] * sx, box["y"] + points[0][1] * sy)
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=12)
+    page.mouse.up()
+
+
+# ----------------------------------------------------------------------------- tabs
+
+def test_each_tab_renders_and_works(visit, generator):
+    v = visit()
+    page = v.open()
+    # Generate: the default digit is there at once; changing the digit redraws it.
+    np.testing.assert_array_equal(canvas_pixels(page, "gen-image"),
+                                  generator.generate([3], [42], truncation_psi=1.0)[0].numpy())
+    before = paints(page, "gen-image")
+    page.locator("#gen-digit label", has_text="7").click()
+    wait_paints(page, "gen-image", before)
+    assert within_one_level(canvas_pixels(page, "gen-image"), generator.generate([7], [42])[0].numpy()) >= 0.999
+    shoot(page, "generate")
+    page.click("button[data-tab=grid]")
+    wait_paints(page, "grid-image", 0)
+    grid = canvas_pixels(page, "grid-image")
+    assert grid.shape == (302, 302)
+    from gan.images import make_grid
+    from gan.serving.render import GRID_MODES, grid_cells
+
+    digits, seeds = grid_cells(10, 10, 0, GRID_MODES[0], 7)
+    assert within_one_level(grid, make_grid(generator.generate(digits, seeds).numpy(), rows=10, cols=10)) >= 0.999
+    shoot(page, "grid")
+    page.click("button[data-tab=interpolate]")
+    wait_paints(page, "interp-strip", 0)
+    wait_paints(page, "interp-loop", 2)   # the loop moves on by itself
+    from gan import generate_interpolation
+    from gan.serving.render import strip_of
+
+    frames = generate_interpolation(generator, digit_a=3, seed_a=1, digit_b=8, seed_b=2, steps=12).numpy()
+
+    assert within_one_level(canvas_pixels(page, "interp-strip"), strip_of(frames)) >= 0.999
+    shoot(page, "interpolate")
+    page.click("button[data-tab=explore]")
+    wait_paints(page, "explore-row", 0)
+    labels = page.locator("#explore-sliders .name").all_inner_texts()
+    assert labels[:2] == ["slant →", "thicker"]
+    assert "std of real MNIST" in page.inner_text("#explore-sliders")
+    before = paints(page, "explore-image")
+    page.locator("#explore-sliders-slant").fill("2.5")   # as a drag does: input events
+    wait_paints(page, "explore-image", before)
+    from gan.latent.directions import generate_edited, read_directions
+
+    expected = generate_edited(generator, [2], [7], directions=read_directions(SHIPPED_WEIGHTS),
+                               strengths={"slant": 2.5})[0].numpy()
+    assert within_one_level(canvas_pixels(page, "explore-image"), expected) >= 0.999
+    shoot(page, "explore")
+    page.click("button[data-tab=draw]")
+    draw_on_canvas(page, [(70, 60), (210, 60), (120, 235)])
+    wait_paints(page, "draw-row", 0)
+    assert page.input_value("#draw-latent").startswith("z1.")
+    assert "The classifier reads" in page.inner_text("#draw-reading")
+    shoot(page, "draw")
+    page.click("button[data-tab=about]")
+    import json
+
+    from gan import weights_fingerprint
+
+    about = page.inner_text("#about")
+    accuracy = json.loads((SHIPPED_WEIGHTS / "metrics.json").read_text())["class_accuracy"]
+    assert f"{accuracy * 100:.2f}%" in about and weights_fingerprint(SHIPPED_WEIGHTS) in about
+    shoot(page, "about")
+    assert v.errors == []
+
+
+def test_it_reads_well_on_a_phone(visit):
+    v = visit(viewport=(390, 844))
+    page = v.open()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+    page.click("button[data-tab=draw]")
+    box = page.locator("#draw-canvas").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    shoot(page, "phone_draw")
+
+
+# ----------------------------------------------------------------------------- parity
+
+SEEDS = list(range(1000)) + [2**32 - 1, 2**32 - 2, 2**32 - 1000, 2**31]
+
+
+def test_seeds_give_the_latents_python_gives(visit):
+    page = visit().open()
+    got = np.array(page.evaluate("async (seeds) => { const m = await import('./latents.js');"
+                                 " return Array.from(m.latentsFromSeeds(seeds, 64)); }", SEEDS)).reshape(-1, 64)
+    expected = np.stack([torch.randn(64, generator=torch.Generator().manual_seed(s)).numpy() for s in SEEDS])
+    assert np.abs(got - expected).max() <= 1e-5
+
+
+def _api(page, expression: str, *args):
+    return np.array(page.evaluate(f"async (args) => Array.from(await {expression})", list(args)), dtype=np.uint8)
+
+
+def test_images_match_python(visit, generator):
+    from gan import generate_interpolation
+    from gan.latent.directions import generate_edited, read_directions
+
+    page = visit().open()
+    digits = [d for d in range(10) for _ in range(60)]
+    seeds = [s for _ in range(10) for s in list(range(50)) + SEEDS[-4:] + [123_456_789 + k for k in range(6)]]
+    for psi in (0.5, 0.8, 1.0):
+        got = _api(page, "DigitGAN.generate(args[0], args[1], {psi: args[2]})", digits, seeds, psi)
+        expected = generator.generate(digits, seeds, truncation_psi=psi).numpy()
+        assert within_one_level(got.reshape(expected.shape), expected) >= 0.999
+    for method in ("slerp", "lerp"):
+        got = _api(page, "DigitGAN.interpolate(3, 1, 8, 2, 24, {method: args[0], psi: 0.7})", method)
+        expected = generate_interpolation(generator, digit_a=3, seed_a=1, digit_b=8, seed_b=2, steps=24,
+                                          method=method, truncation_psi=0.7).numpy()
+        assert within_one_level(got.reshape(expected.shape), expected) >= 0.999
+    directions = read_directions(SHIPPED_WEIGHTS)
+    for strengths in ({"slant": 2.5}, {"thickness": -1.7, "width": 0.3}, {n: 0.9 for n in directions.names}):
+        got = _api(page, "DigitGAN.generate(args[0], args[1], {psi: 0.9, strengths: args[2]})",
+                   digits[::6], seeds[::6], strengths)
+        expected = generate_edited(generator, digits[::6], seeds[::6], directions=directions,
+                                   strengths=strengths, truncation_psi=0.9).numpy()
+        assert within_one_level(got.reshape(expected.shape), expected) >= 0.999
+    from gan import weights_fingerprint
+
+    info = page.evaluate("DigitGAN.info")
+    assert [d["name"] for d in info["directions"]] == directions.names
+    assert info["weights_sha256"] == weights_fingerprint(SHIPPED_WEIGHTS)
+
+
+# ----------------------------------------------------------------------------- Draw
+
+DRAWN = {"seven": [(70, 60), (210, 60), (120, 235)], "one": [(150, 40), (140, 240)],
+         "zero": [(140, 40), (90, 80), (80, 170), (120, 240), (180, 220), (200, 120), (170, 50), (140, 40)]}
+
+
+@pytest.mark.parametrize("name", list(DRAWN))
+def test_draw_finds_the_style_python_finds(visit, generator, name, tmp_path_factory):
+    """The page's preprocessing equals gan.latent.drawing's on the same canvas; its latent is the
+    encoder's (run by onnxruntime in Python) on that image, refined by the same sampling rounds
+    as gan.latent.encoder_search.refine_by_sampling; its rows are the generator's."""
+    import onnxruntime
+
+    from gan.latent.drawing import prepare_drawing
+
+    site = exported_site(tmp_path_factory)
+    page = visit().open()
+    page.click("button[data-tab=draw]")
+    draw_on_canvas(page, DRAWN[name])
+    wait_paints(page, "draw-strip", 0)
+    rgba = page.evaluate("""() => { const c = document.getElementById('draw-canvas');
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }""")
+    canvas = np.array(rgba, dtype=np.uint8).reshape(280, 280, 4)
+    target = prepare_drawing(canvas)
+    np.testing.assert_array_equal(canvas_pixels(page, "draw-seen"), target)
+    result = page.evaluate("""async () => { const c = document.getElementById('draw-canvas');
+        const r = await DigitGAN.invert(c, {digit: 'auto'}); return {latent: Array.from(r.latent), digit: r.digit, reading: r.reading}; }""")
+    from gan.images import from_uint8
+    from gan.model.classifier import load_classifier
+
+    images = from_uint8(torch.from_numpy(target))[None, None]
+    with torch.no_grad():
+        read = int(load_classifier()(images).argmax())
+    assert result["digit"] == read == result["reading"][0]["digit"]
+    session = onnxruntime.InferenceSession(str(site / "models" / "encoder.onnx"))
+    z = session.run(None, {"images": images.numpy(), "class_weights": np.eye(10, dtype=np.float32)[[read]]})[0][0]
+    from gan.latent.encoder_search import refine_by_sampling
+
+    refined = refine_by_sampling(generator, torch.from_numpy(z), read, torch.from_numpy(target))
+    assert not np.allclose(refined.numpy(), z)  # the rounds moved it
+    np.testing.assert_allclose(result["latent"], refined.numpy(), atol=1e-4)
+    from gan import generate_from_latents
+    from gan.model.sampling import class_path
+    from gan.serving.render import strip_of
+
+    latent = torch.tensor(result["latent"], dtype=torch.float32)
+    restyled = generate_from_latents(generator, latent, range(10)).numpy()    # as render_restyled
+    frames = generate_from_latents(generator, latent, class_path(read, 8, 12)).numpy()  # as render_style_morph
+    assert within_one_level(canvas_pixels(page, "draw-row"), strip_of(restyled)) >= 0.999
+    assert within_one_level(canvas_pixels(page, "draw-strip"), strip_of(frames)) >= 0.999
+    assert within_one_level(canvas_pixels(page, "draw-found"), restyled[read]) >= 0.999
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def _message(page, elem_id: str, contains: str) -> str:
+    page.wait_for_function("([id, text]) => document.getElementById(id).textContent.includes(text)",
+                           arg=[elem_id, contains])
+    return page.inner_text(f"#{elem_id}")
+
+
+def test_bad_inputs_get_their_messages(visit):
+    page = visit().open()
+    for value, shown in (("1.5", "got 1.5"), ("-1", "got -1"), ("4294967296", "got 4294967296"), ("", "got nothing")):
+        page.fill("#gen-seed", value)
+        assert "seed must be a whole number from 0 to 4294967295" in _message(page, "gen-message", shown)
+        assert page.locator("#gen-image").is_visible()  # the last digit stays on screen
+    page.fill("#gen-seed", "42")
+    page.wait_for_function("document.getElementById('gen-message').textContent === ''")
+    page.fill("#gen-psi", "1.5")
+    _message(page, "gen-message", "truncation_psi must be a number from 0 to 1")
+    page.fill("#gen-psi", "0.7")
+    page.click("button[data-tab=grid]")
+    page.fill("#grid-rows", "17")
+    _message(page, "grid-message", "rows must be a whole number from 1 to 16")
+    page.click("button[data-tab=draw]")
+    page.click("#draw-find")
+    _message(page, "draw-message", "the canvas is empty")
+    # the pen is 22 px wide, like the app's, so a speck is a few pixels put there by a script
+    page.evaluate("() => document.getElementById('draw-canvas').getContext('2d').fillRect(139, 139, 4, 4)")
+    page.click("#draw-find")
+    _message(page, "draw-message", "tiny speck")
+    page.evaluate("() => { const c = document.getElementById('draw-canvas'); c.getContext('2d').fillRect(10, 10, 260, 260); }")
+    page.click("#draw-find")
+    _message(page, "draw-message", "that is no digit")
+    errors = page.evaluate("""async () => { const out = [];
+        for (const call of [() => DigitGAN.generate([3], [2 ** 32]), () => DigitGAN.generate([10], [1]),
+                            () => DigitGAN.generate([3], [1], {psi: -0.1}), () => DigitGAN.generate([3], [1], {strengths: {tilt: 1}}),
+                            () => DigitGAN.generate([3], [1], {strengths: {slant: 4}}), () => DigitGAN.interpolate(3, 1, 8, 2, 1),
+                            () => DigitGAN.restyle(new Float32Array(63)), () => DigitGAN.invert(new Uint8Array(784))]) {
+          try { await call(); out.push('accepted'); } catch (e) { out.push(e.message); } }
+        return out; }""")
+    assert errors[0].startswith("seed must be a whole number from 0 to 4294967295")
+    assert errors[1].startswith("digit must be a whole number from 0 to 9")
+    assert errors[2].startswith("truncation_psi must be a number from 0 to 1")
+    assert errors[3].startswith("unknown direction 'tilt'")
+    assert errors[4].startswith("strength of 'slant' must be a number from -3 to 3")
+    assert errors[5].startswith("steps must be a whole number from 2 to 64")
+    assert errors[6].startswith("latent must hold 64 numbers")
+    assert errors[7].startswith("the drawing is empty")
+
+
+@pytest.mark.parametrize("case, body, message", [
+    ("missing", None, "is missing from this site (HTTP 404)"),
+    ("corrupt", b"\x08\x07not an onnx model" * 100, "is corrupt"),
+])
+def test_a_missing_or_corrupt_model_file_is_named(visit, case, body, message):
+    v = visit()
+
+    def answer(route):
+        if body is None:
+            route.fulfill(status=404, body="not found")
+        else:
+            route.fulfill(status=200, body=body, content_type="application/octet-stream")
+
+    v.page.route("**/models/generator.onnx", answer)
+    page = v.open(ready=False)
+    status = page.inner_text("#status")
+    assert "the generator (models/generator.onnx)" in status and message in status
+
+
+def test_a_browser_without_webassembly_is_told_so(visit):
+    page = visit(init_script="delete window.WebAssembly;").open(ready=False)
+    assert "no WebAssembly" in page.inner_text("#status")
+
+
+def test_a_missing_encoder_is_explained_on_the_draw_tab(visit):
+    v = visit()
+    import json
+
+    def without_encoder(route):
+        manifest = json.loads(route.fetch().text())
+        del manifest["models"]["encoder"]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(manifest))
+
+    v.page.route("**/site.json", without_encoder)
+    page = v.open()
+    page.click("button[data-tab=draw]")
+    assert "needs the image-to-latent encoder" in page.inner_text("#draw-message")
+    draw_on_canvas(page, DRAWN["seven"])
+    _message(page, "draw-message", "needs the image-to-latent encoder")
+
+
+# ----------------------------------------------------------------------------- downloads
+
+def _download(page, button: str) -> tuple[np.ndarray, dict[str, str], str]:
+    with page.expect_download() as info:
+        page.click(f"#{button}")
+    download = info.value
+    with Image.open(io.BytesIO(Path(download.path()).read_bytes())) as im:
+        return np.asarray(im.convert("L")), dict(im.text), download.suggested_filename
+
+
+def test_downloads_carry_the_servers_provenance(visit, generator):
+    from gan import weights_fingerprint
+    from gan.images import upscale
+
+    page = visit().open()
+    page.fill("#gen-psi", "0.7")
+    page.wait_for_function("document.getElementById('gen-download').disabled === false")
+    page.wait_for_timeout(300)
+    pixels, meta, name = _download(page, "gen-download")
+    fingerprint = weights_fingerprint(SHIPPED_WEIGHTS)
+    assert meta == {"Software": "DigitGAN", "digit": "3", "seed": "42", "truncation_psi": "0.7",
+                    "Description": "digit 3, seed 42, truncation psi 0.7", "scale": "10",
+                    "weights_sha256": fingerprint}
+    assert name == f"digit3_seed42_psi0.7_{fingerprint[:8]}.png"
+    expected = upscale(generator.generate([3], [42], truncation_psi=0.7)[0].numpy(), 10)
+    assert within_one_level(pixels, expected) >= 0.999
+    page.click("button[data-tab=explore]")
+    page.locator("#explore-sliders-thickness").fill("-1.5")
+    page.wait_for_timeout(500)
+    _, meta, _ = _download(page, "explore-download")
+    assert meta["edit"] == "thickness=-1.5" and meta["digit"] == "2" and meta["seed"] == "7"
+    assert meta["directions"].split(",")[:2] == ["slant", "thickness"]
+    assert meta["strengths"].split(",")[:2] == ["0.0", "-1.5"]
+    page.click("button[data-tab=draw]")
+    draw_on_canvas(page, DRAWN["one"])
+    wait_paints(page, "draw-row", 0)
+    _, meta, _ = _download(page, "draw-row-download")
+    assert meta["latent"] == page.input_value("#draw-latent")
+    from gan.latent.codec import decode_latent
+
+    assert decode_latent(meta["latent"], 64).shape == (64,)
