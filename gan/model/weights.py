@@ -31,6 +31,7 @@ METRICS_FILE = "metrics.json"              # python -m gan.evaluate's report
 NEIGHBOURS_FILE = "nearest_neighbours.png"  # samples beside their nearest training images
 DIRECTIONS_FILE = "directions.json"        # the named latent directions (python -m gan.find_directions)
 ENCODER_FILE = "encoder.safetensors"       # image -> latent for the Draw search (python -m gan.train_encoder)
+TIMELINE_FILE = "timeline.safetensors"     # the run's grids and curves by step (gan.model.timeline)
 SAMPLES_FILE = "samples.png"               # the run's last fixed-noise grid, copied at export
 LOSS_CURVE_FILE = "loss_curve.png"         # the run's loss curve, copied at export
 PROGRESS_GIF = "progress.gif"              # the run's grids as an animation, copied at export

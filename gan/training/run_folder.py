@@ -1,6 +1,7 @@
 """A training run's folder: the one list of its file names, the checkpoint (save, the one
 loader), the export of the EMA generator, and what a watcher reads as the run learns (the
-fixed-noise grid, its GIF, the loss curve, status.json).
+fixed-noise grid, its GIF, the loss curve, status.json, and the training timeline built from
+them: gan.model.timeline's file, written beside the weights at every export).
 
 A checkpoint holds everything a run needs to continue exactly: the models, the optimisers,
 every random stream, the history and the commands that made it. It is read only through
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 import copy
 import io
+import json
+import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from ..files import atomic_write_bytes, atomic_write_json
 from ..images import make_grid, save_gif, save_png
 from ..model.networks import Generator, recalibrate_batchnorm
 from ..model.sampling import digit_major
+from ..model.timeline import CURVES, Timeline, expected_last_frame, save_timeline
 from ..model.weights import (LOSS_CURVE_FILE, PROGRESS_GIF, RUN_PICTURES, SAMPLES_FILE, TRAINING_FILE,
                              save_generator)
 
@@ -80,6 +85,9 @@ def export_generator(G_ema: Generator, export_dir: str | os.PathLike, *, cfg: Tr
         source = Path(run_dir) / name
         if source.is_file():
             atomic_write_bytes(export_dir / name, source.read_bytes())
+    timeline = build_timeline(run_dir, served)
+    if timeline is not None:
+        save_timeline(timeline, export_dir)
     return export_dir
 
 
@@ -173,3 +181,102 @@ def write_status(run_dir: Path, *, state: str, step: int, steps: int, elapsed_s:
         "g_loss": last.get("g_loss"), "elapsed_s": round(elapsed_s, 2),
         "updated_at": time.time(), "message": message})
 
+
+# ----------------------------------------------------------------------------- the timeline
+MAX_FRAMES = 64  # a long run's grids are thinned to this many frames (the file stays a few MB)
+GRID_PAD = 2     # gan.images.make_grid's default, which the progress grids use
+# metrics_history.json's names for the timeline's curves
+METRIC_KEYS = {"accuracy": "class_accuracy", "frechet": "frechet_distance", "coverage": "coverage"}
+HISTORY_CURVES = ("d_loss", "g_loss", "d_real", "d_fake")
+_GRID_NAME = re.compile(r"step_(\d+)\.png$")
+
+
+def saved_grids(run_dir: Path) -> dict[int, Path]:
+    """The run's fixed-noise grids by step."""
+    found = {}
+    for path in (Path(run_dir) / SAMPLES_DIR).glob("step_*.png"):
+        match = _GRID_NAME.search(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def grid_tiles(grid: np.ndarray, *, rows: int, cols: int, pad: int = GRID_PAD) -> np.ndarray:
+    """A progress grid (a row per digit, a column per seed) -> uint8 [rows, cols, H, W]."""
+    size = (grid.shape[0] - pad) // rows - pad
+    if grid.shape != (rows * (size + pad) + pad, cols * (size + pad) + pad):
+        raise ValueError(f"a {grid.shape[1]}x{grid.shape[0]} picture is not a {rows}x{cols} grid of "
+                         "square tiles")
+    return np.stack([np.stack([grid[pad + r * (size + pad): pad + r * (size + pad) + size,
+                                    pad + c * (size + pad): pad + c * (size + pad) + size]
+                               for c in range(cols)]) for r in range(rows)])
+
+
+def thin(steps: list[int], keep: set[int], most: int = MAX_FRAMES) -> list[int]:
+    """At most `most` of `steps` (sorted): evenly by index, so early density is kept where the
+    run drew densely, with the first, the last and the steps in `keep` where there is room."""
+    if len(steps) <= most:
+        return steps
+    chosen = {steps[0], steps[-1]} | {s for s in steps if s in keep}
+    chosen = set(sorted(chosen)[:most])
+    spare = most - len(chosen)
+    if spare > 0:
+        rest = [s for s in steps if s not in chosen]
+        picks = np.unique(np.linspace(0, len(rest) - 1, spare).round().astype(int))
+        chosen |= {rest[i] for i in picks}
+    return sorted(chosen)
+
+
+def _read_list(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(), parse_constant=float)
+    return data if isinstance(data, list) else []
+
+
+def window_means(history: list[dict], steps: list[int]) -> dict[str, np.ndarray]:
+    """Each loss-history curve averaged over the steps since the previous frame: a history entry
+    is the mean over its log window (previous entry's step, its step], weighted here by the
+    window's length. NaN where no entry falls in a frame's span, or the entries lack the value."""
+    means = {name: np.full(len(steps), np.nan, dtype=np.float32) for name in HISTORY_CURVES}
+    windows, start = [], 0
+    for entry in sorted((e for e in history if isinstance(e.get("step"), int)), key=lambda e: e["step"]):
+        windows.append((entry["step"] - start, entry))
+        start = entry["step"]
+    for i, step in enumerate(steps):
+        since = steps[i - 1] if i else -1
+        for name in HISTORY_CURVES:
+            pairs = [(length, entry[name]) for length, entry in windows
+                     if since < entry["step"] <= step and isinstance(entry.get(name), (int, float))
+                     and math.isfinite(entry[name])]
+            if pairs:
+                means[name][i] = sum(length * value for length, value in pairs) / sum(length for length, _ in pairs)
+    return means
+
+
+def build_timeline(run_dir: str | Path, generator: Generator | None = None, *,
+                   num_classes: int = 10) -> Timeline | None:
+    """The timeline of the run in `run_dir`, or None when it drew no grid. With `generator`
+    (the exported EMA generator) the last frame is what it draws, at the run's last step."""
+    run_dir = Path(run_dir)
+    grids = saved_grids(run_dir)
+    if generator is not None:
+        num_classes = generator.num_classes
+    history = _read_list(run_dir / HISTORY_FILE)
+    metrics = {m["step"]: m for m in _read_list(run_dir / METRICS_HISTORY_FILE) if isinstance(m.get("step"), int)}
+    last_step = max([*grids, *(e["step"] for e in history if isinstance(e.get("step"), int))], default=None)
+    if last_step is None or (not grids and generator is None):
+        return None
+    steps = thin(sorted(set(grids) | ({last_step} if generator is not None else set())),
+                 keep=set(metrics))
+    frames = []
+    for step in steps:
+        if generator is not None and step == steps[-1]:
+            frames.append(expected_last_frame(generator, GRID_SEEDS))
+        else:
+            frames.append(grid_tiles(read_grey_png(grids[step]), rows=num_classes, cols=len(GRID_SEEDS)))
+    curves = window_means(history, steps)
+    for name, key in METRIC_KEYS.items():
+        curves[name] = np.array([metrics.get(s, {}).get(key, math.nan) for s in steps], dtype=np.float32)
+    return Timeline(steps=np.array(steps, dtype=np.int64), seeds=np.array(GRID_SEEDS, dtype=np.int64),
+                    frames=np.stack(frames).astype(np.uint8), curves={name: curves[name] for name in CURVES})
