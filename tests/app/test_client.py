@@ -23,8 +23,8 @@ from gan.model.weights import WEIGHTS_FILE, save_generator, weights_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-README_URL = "http://127.0.0.1:7860/"
+API_DOCS = Path(__file__).resolve().parents[2] / "docs" / "app.md"
+API_DOCS_URL = "http://127.0.0.1:7860/"
 
 
 def free_port() -> int:
@@ -167,11 +167,11 @@ def test_concurrent_same_seed_requests_are_identical(served, tmp_path):
 
 
 def readme_examples() -> str:
-    text = README.read_text()
+    text = API_DOCS.read_text()
     section = text[text.index("<!-- app:start -->"): text.index("<!-- app:end -->")]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     code = "\n".join(b for b in blocks if "gradio_client" in b)
-    assert README_URL in code, "the README examples should connect to the default address"
+    assert API_DOCS_URL in code, "the API examples in docs/app.md should connect to the default address"
     return code
 
 
@@ -180,7 +180,7 @@ def test_readme_examples_work(served, tmp_path, monkeypatch, capsys):
     for endpoint in ("/generate", "/grid", "/interpolate", "/explore", "/draw", "/restyle", "/reload"):
         assert f'api_name="{endpoint}"' in code
     monkeypatch.chdir(tmp_path)
-    exec(compile(code.replace(README_URL, served.url), "README.md", "exec"), {})
+    exec(compile(code.replace(API_DOCS_URL, served.url), "docs/app.md", "exec"), {})
     assert "weights_sha256" in capsys.readouterr().out
 
 
