@@ -17,6 +17,7 @@ import numpy as np
 
 MAX_SEED = 2**32 - 1
 MAX_TRUNCATION = 1.0
+TRUNCATION_NOTE = "1 = no truncation"
 
 
 MAX_SHOWN = 80  # a refused value is quoted in the message up to this many characters
@@ -78,7 +79,7 @@ def as_seed(value: object, name: str = "seed") -> int:
 
 def as_truncation(value: object) -> float:
     """Truncation psi: a finite number in 0..1 (1 = no truncation)."""
-    return as_float(value, "truncation_psi", 0.0, MAX_TRUNCATION, note="1 = no truncation")
+    return as_float(value, "truncation_psi", 0.0, MAX_TRUNCATION, note=TRUNCATION_NOTE)
 
 
 def as_choice(value: object, name: str, choices: Sequence[str]) -> str:
@@ -99,13 +100,21 @@ def random_seed() -> int:
 
 # Request limits of the app and its HTTP API.
 MAX_GRID = 16                  # rows and cols of a grid, each 1..MAX_GRID
-MAX_STEPS = 64                 # frames of an interpolation or a morph, 2..MAX_STEPS
+MIN_STEPS = 2                  # frames of an interpolation or a morph: its two ends ...
+MAX_STEPS = 64                 # ... up to MAX_STEPS
 AUTO_DIGIT = "auto"            # Draw: search a drawing as the digit the classifier reads
+
+# Where the controls of the app and of the static page start, and their steps.
+DEFAULT_TRUNCATION = 1.0       # psi: no truncation
+TRUNCATION_STEP = 0.05         # the psi sliders' step
+DEFAULT_GRID = 10              # rows and cols of a new grid
+DEFAULT_STEPS = 12             # frames of a new interpolation or morph
+STRENGTH_STEP = 0.1            # the direction sliders' step
 
 
 def as_steps(value: object, name: str = "steps") -> int:
-    """Frames of an interpolation or a morph: a whole number in 2..MAX_STEPS."""
-    return as_int(value, name, 2, MAX_STEPS)
+    """Frames of an interpolation or a morph: a whole number in MIN_STEPS..MAX_STEPS."""
+    return as_int(value, name, MIN_STEPS, MAX_STEPS)
 
 
 def as_search_digit(value: object, num_classes: int = 10) -> int | None:

@@ -37,6 +37,7 @@ BOX_THRESHOLD = 0.25         # the bounding box is that of ink above this
 MIN_DIGIT_FRACTION = 0.05    # a digit smaller than 5% of the canvas side is a speck
 MIN_DIGIT_PIXELS = 3         # ... and so is one under 3 pixels
 MAX_INK_FRACTION = 0.5       # more than half the canvas in ink is no digit
+GREY_WEIGHTS = (0.299, 0.587, 0.114)  # RGB -> grey (ITU-R 601 luma, as Pillow's "L")
 
 
 class DrawingError(ValueError):
@@ -130,7 +131,7 @@ def extract_ink(pixels: np.ndarray) -> np.ndarray:
         ink = values[:, :, -1]
     else:
         colour = values[:, :, :3] if channels >= 3 else values[:, :, :1]
-        grey = colour @ np.array([0.299, 0.587, 0.114], np.float32) if channels >= 3 else colour[:, :, 0]
+        grey = colour @ np.array(GREY_WEIGHTS, np.float32) if channels >= 3 else colour[:, :, 0]
         background = float(np.median(_border(grey)))
         ink = (grey - background) / max(1.0 - background, 1e-6) if background < 0.5 \
             else (background - grey) / max(background, 1e-6)

@@ -12,6 +12,7 @@ previous one untouched; OUT must be empty, absent, or an earlier export.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -38,7 +39,25 @@ SITE_MANIFEST = "site.json"       # what the page loads; also marks a folder as 
 MODEL_CARD_FILE = "model_card.json"
 ENCODER_WEIGHTS = "encoder.safetensors"  # the trained encoder beside the weights (gan.latent.encoder)
 ENCODER_MODULE = "gan.latent.encoder"
-SITE_FORMAT = 1
+SITE_FORMAT = 2                   # 2: site.json carries the page's constants
+# The Python constants the page works by, written into site.json's "constants" at export time:
+# section -> (module, names); each is stored under its name in lower case
+# (gan.inputs.MAX_SEED -> constants["inputs"]["max_seed"]). The page has no copies of them.
+PAGE_CONSTANTS = {
+    "inputs": ("gan.inputs", (
+        "MAX_SEED", "MAX_TRUNCATION", "TRUNCATION_NOTE", "DEFAULT_TRUNCATION", "TRUNCATION_STEP",
+        "MAX_GRID", "DEFAULT_GRID", "MIN_STEPS", "MAX_STEPS", "DEFAULT_STEPS", "AUTO_DIGIT",
+        "MAX_DIRECTION_STRENGTH", "STRENGTH_STEP", "STRENGTH_NOTE", "MAX_IMAGE_PIXELS", "IMAGE_CHANNELS")),
+    "drawing": ("gan.latent.drawing", (
+        "DIGIT_BOX", "FIELD", "CENTRE", "WORKING_SIDE", "MIN_CONTRAST", "NOISE_FLOOR", "BOX_THRESHOLD",
+        "MIN_DIGIT_FRACTION", "MIN_DIGIT_PIXELS", "MAX_INK_FRACTION", "GREY_WEIGHTS")),
+    "encoder_search": ("gan.latent.encoder_search", ("SAMPLING_ROUNDS",)),
+    "codec": ("gan.latent.codec", ("LATENT_PREFIX", "LATENT_NORM_FACTOR", "LATENT_NORM_MARGIN")),
+    "render": ("gan.serving.render", ("GRID_MODES", "DIGIT_SCALE", "TARGET_SIDE", "MAX_SCALE",
+                                      "STRIP_COLUMNS", "SOFTWARE")),
+    "onnx_export": ("gan.space.onnx_export", ("MAX_BATCH",)),
+}
+LARGEST_PAGE_SEED = 2**32 - 1     # latents.js seeds MT19937 with 32 bits, as torch's CPU generator does
 SPACE_FRONT_MATTER = """---
 title: DigitGAN
 emoji: ✏️
@@ -116,6 +135,23 @@ def model_card_data(weights: Path, generator: Generator, fingerprint: str) -> di
             "metrics_match_weights": bool(metrics) and metrics.get("weights_sha256") in (None, fingerprint)}
 
 
+def _as_json(value: object) -> object:
+    return [_as_json(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def site_constants() -> dict[str, dict[str, object]]:
+    """The page's limits and constants as the Python modules hold them now (see PAGE_CONSTANTS),
+    read at call time, so the export writes whatever the library works by."""
+    constants = {section: {name.lower(): _as_json(getattr(importlib.import_module(module), name))
+                           for name in names}
+                 for section, (module, names) in PAGE_CONSTANTS.items()}
+    if constants["inputs"]["max_seed"] > LARGEST_PAGE_SEED:
+        raise ValueError(f"gan.inputs.MAX_SEED is {constants['inputs']['max_seed']}, but the page makes "
+                         f"the latents of seeds up to {LARGEST_PAGE_SEED} only (32-bit MT19937 seeds, "
+                         "as torch's CPU generator takes them)")
+    return constants
+
+
 # ----------------------------------------------------------------------------- the export
 
 def _sha256(path: Path) -> str:
@@ -190,7 +226,7 @@ def _assemble(stage: Path, weights: Path, site: StaticSite, log: Callable[[str],
                 "sha256": {path: _sha256(stage / path) for path in models.values()},
                 "directions": DIRECTIONS_FILE, "model_card": MODEL_CARD_FILE,
                 "onnxruntime_web": {"version": ort_web.VERSION, "folder": "ort/"},
-                "checks": site.checks}
+                "constants": site_constants(), "checks": site.checks}
     (stage / SITE_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     (stage / "README.md").write_text(space_readme(fingerprint, models))
 
@@ -215,10 +251,11 @@ def build_static_site(out: str | Path, weights: str | Path = "weights", *,
 
     Raises WeightsError for a missing or corrupt weights folder, ExportError when an ONNX model
     does not match PyTorch, ort_web.OrtWebError when the runtime files cannot be had, and
-    ValueError when `out` is a folder of other things.
+    ValueError when `out` is a folder of other things or a limit is beyond what the page can do.
     """
     out, weights = Path(out), Path(weights)
     _check_out(out)
+    site_constants()  # refuse limits the page cannot keep before any work
     load_generator(weights)  # refuse bad weights before any work, with the loader's reason
     site = StaticSite(out, weights_fingerprint(weights))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -243,4 +280,5 @@ def build_static_site(out: str | Path, weights: str | Path = "weights", *,
     return site
 
 
-__all__ = ["StaticSite", "build_static_site", "ExportError", "WeightsError", "find_directions_for"]
+__all__ = ["StaticSite", "build_static_site", "ExportError", "WeightsError", "find_directions_for",
+           "site_constants"]

@@ -1,7 +1,9 @@
-"""The static Space export (gan/space): its files, its ONNX models against PyTorch, and the
-page's plain JS modules (seeds, drawing preprocessing, PNG chunks) against Python under Node.
+"""The static Space export (gan/space): its files, its ONNX models against PyTorch, the limits
+and constants it hands the page (site.json's "constants", from the Python that defines them),
+and the page's plain JS modules (seeds, input checks, drawing preprocessing, PNG chunks)
+against Python under Node.
 
-The browser itself is tested in test_space_static_browser.py.
+The browser itself is tested in test_static_browser.py.
 """
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.support.static_site import REPO_ROOT, SHIPPED_WEIGHTS, WEB, StandInEncoder, exported_site, run_node
+import gan.latent.encoder as encoder_module
+from gan.space.static_site import PAGE_CONSTANTS, SITE_FORMAT, site_constants
+from tests.support.static_site import (REPO_ROOT, SHIPPED_WEIGHTS, WEB, StandInEncoder, exported_site, run_node,
+                                       skip_without_the_runtime_files)
 
 SEEDS = list(range(1000)) + [2**32 - 1, 2**32 - 2, 2**32 - 17, 2**31, 2**31 - 1]
 
@@ -73,6 +78,146 @@ def test_export_writes_a_static_space(site):
     assert directions == json.loads((SHIPPED_WEIGHTS / "directions.json").read_text())
     total = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
     assert total <= 25e6, f"the site is {total / 1e6:.1f} MB"
+
+
+# ----------------------------------------------------------------------------- the page's constants
+
+def _python_value(section: str, key: str) -> object:
+    """The Python constant that site.json's constants[section][key] stands for, as JSON has it."""
+    import importlib
+
+    module, _ = PAGE_CONSTANTS[section]
+    return json.loads(json.dumps(getattr(importlib.import_module(module), key.upper())))
+
+
+def test_site_json_carries_the_python_constants(site):
+    manifest = json.loads((site / "site.json").read_text())
+    assert manifest["format_version"] == SITE_FORMAT
+    constants = manifest["constants"]
+    assert set(constants) == set(PAGE_CONSTANTS)
+    for section, (_, names) in PAGE_CONSTANTS.items():
+        assert sorted(constants[section]) == sorted(name.lower() for name in names), section
+        for key, value in constants[section].items():
+            assert value == _python_value(section, key), f"{section}.{key}"
+    from gan import inputs
+    from gan.latent import drawing, encoder_search
+
+    assert constants["inputs"]["max_seed"] == inputs.MAX_SEED and constants["inputs"]["max_grid"] == inputs.MAX_GRID
+    assert constants["drawing"]["digit_box"] == drawing.DIGIT_BOX
+    assert constants["encoder_search"]["sampling_rounds"] == [list(r) for r in encoder_search.SAMPLING_ROUNDS]
+
+
+def test_the_page_holds_no_copies_of_the_constants():
+    """The inputs get their ranges and steps from site.json at start-up, and no page module
+    declares a constant of its own under a Python constant's name or spells the seed limit."""
+    from gan.inputs import MAX_SEED
+
+    html = (WEB / "index.html").read_text()
+    assert not re.findall(r"<input[^>]*\b(?:min|max|step)=", html)
+    assert len(re.findall(r"<input[^>]*\bdata-limit=", html)) >= 10
+    names = [name for _, module_names in PAGE_CONSTANTS.values() for name in module_names]
+    for path in sorted(WEB.glob("*.js")):
+        text = path.read_text()
+        declared = re.findall(r"\b(?:const|let|var)\s+([A-Z][A-Z0-9_]*)\s*=", text)
+        assert not set(declared) & set(names), (path.name, set(declared) & set(names))
+    for path in sorted(WEB.iterdir()):
+        text = path.read_text()
+        for spelled in (str(MAX_SEED), f"{MAX_SEED:,}", str(MAX_SEED + 1)):
+            assert spelled not in text, (path.name, spelled)
+
+
+LIMITS_SCRIPT = """import {Engine} from 'ENGINE_JS';
+const engine = new Engine(new URL('file:///nowhere/')).useSite(input.site);
+const limits = engine.limits;
+const run = (f) => { try { return {ok: f()}; } catch (e) { return {error: e.name + ': ' + e.message}; } };
+const calls = {
+  seed: (v) => limits.seed(v), seed_a: (v) => limits.seed(v, 'seed_a'), digit: (v) => limits.digit(v),
+  steps: (v) => limits.steps(v), rows: (v) => limits.gridSide(v, 'rows'), psi: (v) => limits.psi(v),
+  slant: (v) => limits.strength(v, 'slant'),
+};
+const answers = input.asks.map(([call, value]) => run(() => calls[call](value)));
+const generate = await engine.generate([3], [input.seed]).then(() => 'accepted', (e) => e.name + ': ' + e.message);
+out({answers, generate});"""
+
+
+def _python_answers(asks: list) -> list:
+    """What gan.inputs says to each (call, value) of LIMITS_SCRIPT: the value, or the message."""
+    from gan import inputs
+
+    rules = {"seed": inputs.as_seed, "seed_a": lambda v: inputs.as_seed(v, "seed_a"), "digit": inputs.as_digit,
+             "steps": inputs.as_steps, "rows": lambda v: inputs.as_int(v, "rows", 1, inputs.MAX_GRID),
+             "psi": inputs.as_truncation,
+             "slant": lambda v: inputs.as_strengths({"slant": v}, ["slant"])["slant"]}
+    answers = []
+    for call, value in asks:
+        try:
+            answers.append({"ok": rules[call](value)})
+        except ValueError as exc:
+            answers.append({"error": f"InputError: {exc}"})
+    return answers
+
+
+def _limit_asks() -> list:
+    """Values at, inside and just beyond each limit gan.inputs has now."""
+    from gan import inputs
+
+    m = inputs.MAX_DIRECTION_STRENGTH
+    return [("seed", 0), ("seed", inputs.MAX_SEED), ("seed", inputs.MAX_SEED + 1), ("seed", -1), ("seed", 1.5),
+            ("seed_a", inputs.MAX_SEED + 1), ("digit", 9), ("digit", 10), ("digit", -1),
+            ("steps", inputs.MIN_STEPS), ("steps", inputs.MAX_STEPS), ("steps", inputs.MIN_STEPS - 1),
+            ("steps", inputs.MAX_STEPS + 1), ("rows", 1), ("rows", inputs.MAX_GRID), ("rows", inputs.MAX_GRID + 1),
+            ("rows", 0), ("psi", 0), ("psi", inputs.MAX_TRUNCATION), ("psi", inputs.MAX_TRUNCATION + 0.5),
+            ("psi", -0.1), ("slant", m), ("slant", -m), ("slant", m + 0.5), ("slant", -m - 0.5)]
+
+
+def _page_answers(site_folder: Path, asks: list, seed: int) -> dict:
+    """The exported page's engine (site_folder's own engine.js and site.json) on `asks`."""
+    script = LIMITS_SCRIPT.replace("ENGINE_JS", (site_folder / "engine.js").as_uri())
+    return run_node(script, {"site": json.loads((site_folder / "site.json").read_text()), "asks": asks, "seed": seed})
+
+
+def test_the_page_checks_inputs_with_pythons_limits_and_messages(site):
+    from gan.inputs import MAX_SEED
+
+    asks = _limit_asks()
+    got = _page_answers(site, asks, MAX_SEED + 1)
+    assert len(got["answers"]) == len(asks)
+    for ask, page, python in zip(asks, got["answers"], _python_answers(asks), strict=True):
+        assert page == python, ask
+    assert got["generate"] == f"InputError: seed must be a whole number from 0 to {MAX_SEED}, got {MAX_SEED + 1}"
+
+
+def test_an_export_follows_a_changed_python_limit(tmp_path, monkeypatch):
+    """Limits changed in gan.inputs reach the exported page: site.json holds the new values and
+    the page's engine accepts and refuses as Python now does."""
+    from gan import inputs
+    from gan.space.static_site import build_static_site
+
+    skip_without_the_runtime_files()
+    monkeypatch.setattr(inputs, "MAX_SEED", 1000)
+    monkeypatch.setattr(inputs, "MAX_GRID", 20)
+    monkeypatch.setattr(inputs, "MAX_STEPS", 30)
+    build_static_site(tmp_path / "site", SHIPPED_WEIGHTS)
+    constants = json.loads((tmp_path / "site" / "site.json").read_text())["constants"]
+    assert (constants["inputs"]["max_seed"], constants["inputs"]["max_grid"], constants["inputs"]["max_steps"]) \
+        == (1000, 20, 30)
+    asks = _limit_asks()
+    assert ("seed", 1001) in asks and ("rows", 20) in asks and ("steps", 31) in asks
+    got = _page_answers(tmp_path / "site", asks, 1001)
+    assert got["answers"] == _python_answers(asks)
+    assert {"ok": 20} in got["answers"]
+    assert {"error": "InputError: seed must be a whole number from 0 to 1000, got 1001"} in got["answers"]
+    assert got["generate"] == "InputError: seed must be a whole number from 0 to 1000, got 1001"
+
+
+def test_an_export_refuses_seeds_the_page_cannot_make(tmp_path, monkeypatch):
+    from gan import inputs
+    from gan.space.static_site import build_static_site
+
+    monkeypatch.setattr(inputs, "MAX_SEED", 2**32)
+    with pytest.raises(ValueError, match="32-bit"):
+        build_static_site(tmp_path / "site", SHIPPED_WEIGHTS)
+    assert not (tmp_path / "site").exists()
 
 
 def test_the_page_asks_no_other_host(site):
@@ -157,9 +302,8 @@ def test_a_stored_encoder_is_read_by_gan_latent_encoders_loader(tmp_path, monkey
 
 
 def test_a_trained_encoder_goes_through_the_export(tmp_path, generator):
-    """With gan.latent.encoder in the checkout: an encoder saved beside the weights is loaded
-    and exported to ONNX, matching PyTorch."""
-    encoder_module = pytest.importorskip("gan.latent.encoder", reason="gan.latent.encoder is not in this checkout")
+    """An encoder saved beside the weights is loaded by gan.latent.encoder and exported to ONNX,
+    matching PyTorch."""
     from gan.space.onnx_export import export_encoder
     from gan.space.static_site import load_encoder_module
 
@@ -303,7 +447,7 @@ def test_interpolation_paths_js_match_python():
     asks = [dict(digitA=3, seedA=1, digitB=8, seedB=2, steps=s, zDim=64, numClasses=10, method=m, psi=p)
             for s, m, p in ((12, "slerp", 1.0), (7, "lerp", 0.7), (2, "slerp", 0.5), (64, "slerp", 0.9))]
     asks.append(dict(digitA=5, seedA=9, digitB=5, seedB=9, steps=5, zDim=64, numClasses=10, method="slerp", psi=1.0))
-    for ask, (z, classes) in zip(asks, run_node(script, asks)):
+    for ask, (z, classes) in zip(asks, run_node(script, asks), strict=True):
         ez, ec = interpolation_path(digit_a=ask["digitA"], seed_a=ask["seedA"], digit_b=ask["digitB"],
                                     seed_b=ask["seedB"], steps=ask["steps"], z_dim=64, method=ask["method"],
                                     truncation_psi=ask["psi"])
@@ -312,8 +456,16 @@ def test_interpolation_paths_js_match_python():
 
 
 DRAW_SCRIPT = """import {prepareDrawing} from './web/drawing.js';
-out(input.map((c) => { try { return Array.from(prepareDrawing({width: c.w, height: c.h, channels: c.c,
-    data: Buffer.from(c.data, 'base64')})); } catch (e) { return e.name + ': ' + e.message; } }));"""
+out(input.images.map((c) => { try { return Array.from(prepareDrawing({width: c.w, height: c.h, channels: c.c,
+    data: Buffer.from(c.data, 'base64')}, input.constants)); } catch (e) { return e.name + ': ' + e.message; } }));"""
+
+
+def _prepared_by_js(images: list[Image.Image], timeout: float = 60) -> list:
+    """drawing.js's prepareDrawing of each image, with the constants the export writes now."""
+    payload = {"constants": site_constants(), "images": [_as_payload(im) for im in images]}
+    got = run_node(DRAW_SCRIPT, payload, timeout=timeout)
+    assert len(got) == len(images)
+    return got
 
 
 def _as_payload(image: Image.Image) -> dict:
@@ -326,27 +478,43 @@ def _as_payload(image: Image.Image) -> dict:
 
 
 def test_drawing_js_prepares_drawings_exactly_as_python():
-    from tests.support.drawings import ONE, SEVEN, STYLES, draw_strokes
     from gan.latent.drawing import prepare_drawing
+    from tests.support.drawings import ONE, SEVEN, STYLES, draw_strokes
 
     FOUR = [(90, 40), (70, 170), (200, 170), (160, 100), (160, 250)]
     images = [draw_strokes(points, style, size=size) for points in (SEVEN, ONE, FOUR)
               for style in STYLES for size in (280, 97, 2100)]
-    for image, got in zip(images, run_node(DRAW_SCRIPT, [_as_payload(im) for im in images], timeout=120)):
+    for image, got in zip(images, _prepared_by_js(images, timeout=120), strict=True):
         assert not isinstance(got, str), got
         np.testing.assert_array_equal(np.array(got, dtype=np.uint8).reshape(28, 28), prepare_drawing(image))
 
 
 def test_drawing_js_refuses_what_python_refuses():
-    from tests.support.drawings import all_ink, blank, speck
     from gan.latent.drawing import DrawingError, prepare_drawing
+    from tests.support.drawings import all_ink, blank, speck
 
     images = [blank("sketch"), blank("paper"), speck("paper"), speck("sketch"), all_ink("paper"), all_ink("chalk")]
-    for image, got in zip(images, run_node(DRAW_SCRIPT, [_as_payload(im) for im in images])):
+    for image, got in zip(images, _prepared_by_js(images), strict=True):
         with pytest.raises(DrawingError) as python:
             prepare_drawing(image)
         assert got.startswith("DrawingError: ")
         assert got.split(": ", 1)[1].split(" (")[0].split(" —")[0] == str(python.value).split(" (")[0].split(" —")[0]
+
+
+def test_drawing_js_follows_a_changed_drawing_constant(monkeypatch):
+    """With another box size in gan.latent.drawing, Python and the page both make the digit
+    that size: the page's preprocessing has no numbers of its own."""
+    from gan.latent import drawing
+    from tests.support.drawings import SEVEN, STYLES, draw_strokes
+
+    monkeypatch.setattr(drawing, "DIGIT_BOX", 14)
+    images = [draw_strokes(SEVEN, style, size=280) for style in STYLES]
+    for image, got in zip(images, _prepared_by_js(images), strict=True):
+        assert not isinstance(got, str), got
+        expected = drawing.prepare_drawing(image)
+        np.testing.assert_array_equal(np.array(got, dtype=np.uint8).reshape(28, 28), expected)
+        rows, cols = np.flatnonzero(expected.any(axis=1)), np.flatnonzero(expected.any(axis=0))
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= 14
 
 
 def test_png_js_writes_the_provenance_text_chunks():

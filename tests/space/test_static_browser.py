@@ -2,7 +2,8 @@
 served on loopback, every request to another host aborted and counted (there must be none).
 
 Each tab renders and works (screenshots into test-artifacts/), seeds and images match Python,
-Draw runs on drawn digits, bad inputs get their messages, and downloads carry provenance.
+Draw runs on drawn digits, the inputs take their limits from Python (through site.json), bad
+inputs get gan.inputs' messages, and downloads carry provenance.
 """
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from playwright import sync_api
 
-from tests.support.static_site import SHIPPED_WEIGHTS, StandInEncoder, exported_site, serving
+from gan import inputs
+from gan.serving.render import GRID_MODES
+from tests.support.static_site import SHIPPED_WEIGHTS, exported_site, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -29,7 +33,6 @@ TIMEOUT_MS = 60_000
 
 if not shutil.which(CHROMIUM):
     pytest.skip(f"Chromium not found at {CHROMIUM} (set $CHROMIUM to its path)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -324,20 +327,55 @@ def _message(page, elem_id: str, contains: str) -> str:
     return page.inner_text(f"#{elem_id}")
 
 
+def _refusal(rule, *args) -> str:
+    """gan.inputs' message for a refused value."""
+    with pytest.raises(ValueError) as refused:
+        rule(*args)
+    return str(refused.value)
+
+
+def test_the_inputs_take_their_limits_from_python(visit):
+    """Ranges, steps, start values, hints and choices of the controls are Python's."""
+    page = visit().open()
+    attrs = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('input[data-limit]')].map(
+        (i) => [i.id, {limit: i.dataset.limit, min: i.min, max: i.max, step: i.step, value: i.value}]))""")
+    expected = {"seed": (0, inputs.MAX_SEED, 1, None), "grid": (1, inputs.MAX_GRID, 1, inputs.DEFAULT_GRID),
+                "steps": (inputs.MIN_STEPS, inputs.MAX_STEPS, 1, inputs.DEFAULT_STEPS),
+                "psi": (0, inputs.MAX_TRUNCATION, inputs.TRUNCATION_STEP, inputs.DEFAULT_TRUNCATION)}
+    assert {a["limit"] for a in attrs.values()} == set(expected) and len(attrs) == 5 + 2 + 2 + 2 * 5
+    for name, a in attrs.items():
+        low, high, step, value = expected[a["limit"]]
+        assert (float(a["min"]), float(a["max"]), float(a["step"])) == (low, high, step), name
+        if value is not None:
+            assert float(a["value"]) == value, name
+    assert attrs["gen-seed"]["max"] == str(inputs.MAX_SEED)
+    assert page.inner_text("[data-hint=seed-range]") == f"0 to {inputs.MAX_SEED:,}"
+    assert page.eval_on_selector_all("#grid-mode option", "os => os.map((o) => o.value)") == list(GRID_MODES[:2])
+    assert page.eval_on_selector("#draw-digit option", "o => o.value") == inputs.AUTO_DIGIT
+    page.click("button[data-tab=explore]")
+    sliders = page.eval_on_selector_all("#explore-sliders input", "is => is.map((i) => [i.min, i.max, i.step])")
+    m = inputs.MAX_DIRECTION_STRENGTH
+    assert sliders and all(tuple(map(float, s)) == (-m, m, inputs.STRENGTH_STEP) for s in sliders)
+
+
 def test_bad_inputs_get_their_messages(visit):
     page = visit().open()
-    for value, shown in (("1.5", "got 1.5"), ("-1", "got -1"), ("4294967296", "got 4294967296"), ("", "got nothing")):
-        page.fill("#gen-seed", value)
-        assert "seed must be a whole number from 0 to 4294967295" in _message(page, "gen-message", shown)
+    for value in (1.5, -1, inputs.MAX_SEED + 1):
+        page.fill("#gen-seed", str(value))
+        assert _message(page, "gen-message", f"got {value}") == _refusal(inputs.as_seed, value)
         assert page.locator("#gen-image").is_visible()  # the last digit stays on screen
+    page.fill("#gen-seed", "")
+    assert _message(page, "gen-message", "got nothing") == \
+        _refusal(inputs.as_seed, None).replace("got None", "got nothing")
     page.fill("#gen-seed", "42")
     page.wait_for_function("document.getElementById('gen-message').textContent === ''")
     page.fill("#gen-psi", "1.5")
-    _message(page, "gen-message", "truncation_psi must be a number from 0 to 1")
+    assert _message(page, "gen-message", "got 1.5") == _refusal(inputs.as_truncation, 1.5)
     page.fill("#gen-psi", "0.7")
     page.click("button[data-tab=grid]")
-    page.fill("#grid-rows", "17")
-    _message(page, "grid-message", "rows must be a whole number from 1 to 16")
+    page.fill("#grid-rows", str(inputs.MAX_GRID + 1))
+    assert _message(page, "grid-message", f"got {inputs.MAX_GRID + 1}") == \
+        _refusal(inputs.as_int, inputs.MAX_GRID + 1, "rows", 1, inputs.MAX_GRID)
     page.click("button[data-tab=draw]")
     page.click("#draw-find")
     _message(page, "draw-message", "the canvas is empty")
@@ -355,12 +393,12 @@ def test_bad_inputs_get_their_messages(visit):
                             () => DigitGAN.restyle(new Float32Array(63)), () => DigitGAN.invert(new Uint8Array(784))]) {
           try { await call(); out.push('accepted'); } catch (e) { out.push(e.message); } }
         return out; }""")
-    assert errors[0].startswith("seed must be a whole number from 0 to 4294967295")
-    assert errors[1].startswith("digit must be a whole number from 0 to 9")
-    assert errors[2].startswith("truncation_psi must be a number from 0 to 1")
-    assert errors[3].startswith("unknown direction 'tilt'")
-    assert errors[4].startswith("strength of 'slant' must be a number from -3 to 3")
-    assert errors[5].startswith("steps must be a whole number from 2 to 64")
+    from gan.latent.directions import read_directions
+
+    names = read_directions(SHIPPED_WEIGHTS).names
+    assert errors[:6] == [_refusal(inputs.as_seed, 2**32), _refusal(inputs.as_digit, 10),
+                          _refusal(inputs.as_truncation, -0.1), _refusal(inputs.as_strengths, {"tilt": 1}, names),
+                          _refusal(inputs.as_strengths, {"slant": 4}, names), _refusal(inputs.as_steps, 1)]
     assert errors[6].startswith("latent must hold 64 numbers")
     assert errors[7].startswith("the drawing is empty")
 

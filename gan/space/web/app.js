@@ -1,16 +1,14 @@
 // The page: the Gradio app's tabs (Generate, Grid, Interpolate, Explore, Draw, About) on top
-// of the engine, and the engine as `window.DigitGAN` for scripts.
+// of the engine, and the engine as `window.DigitGAN` for scripts. The inputs' ranges, steps and
+// start values, and every check's limits, come from site.json's constants (see engine.js).
 
-import { DrawingError, Engine, InputError, MAX_STEPS, SiteError, checkInt, checkPsi, checkSeed,
-         encodeLatent } from "./engine.js";
+import { DrawingError, Engine, InputError, Limits, SiteError, Unreadable } from "./engine.js";
 import { encodePng, upscale } from "./png.js";
-import { DIGIT_SCALE, GRID_MODES, editSpec, fitScale, frameMs, gridCells, makeGrid, provenance,
-         pyFloat, stripOf } from "./pictures.js";
-import { MAX_SEED } from "./latents.js";
+import { Pictures, editSpec, frameMs, pyFloat } from "./pictures.js";
 
 const $ = (id) => document.getElementById(id);
-const SIDE = 28;
-let engine = null;
+let engine = null, limits = null, pictures = null;
+let side = 0;   // the generator's images are side x side pixels (its config's img_size)
 
 // ----------------------------------------------------------------------------- messages
 
@@ -37,7 +35,7 @@ window.addEventListener("unhandledrejection", (event) => showStatus(explain(even
 
 function digitPicker(id, onChange) {
   const box = $(id);
-  for (let d = 0; d < 10; d++) {
+  for (let d = 0; d < limits.numClasses; d++) {
     const label = document.createElement("label");
     label.innerHTML = `<input type="radio" name="${id}" value="${d}"${String(d) === box.dataset.value ? " checked" : ""}><span>${d}</span>`;
     box.append(label);
@@ -48,35 +46,52 @@ function digitPicker(id, onChange) {
 
 function number(input) {
   const text = input.value.trim();
-  if (text === "") return input.validity?.badInput ? "text" : "nothing";
+  if (text === "") return new Unreadable(input.validity?.badInput ? "text" : "nothing");
   return Number(text);
 }
 
-function seedOf(id, name = "seed") {
-  const value = number($(id));
-  if (typeof value === "string") throw new InputError(`${name} must be a whole number from 0 to ${MAX_SEED}, got ${value}`);
-  return checkSeed(value, name);
-}
-
-function intOf(id, name, min, max) {
-  const value = number($(id));
-  if (typeof value === "string") throw new InputError(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
-  return checkInt(value, name, min, max);
-}
+const seedOf = (id, name = "seed") => limits.seed(number($(id)), name);
 
 /** A psi slider with its number box; both stay in step, the box is checked. */
 function psiControl(id, onChange) {
   const box = $(id), range = $(`${id}-range`);
+  const inRange = (v) => v >= 0 && v <= limits.inputs.max_truncation;
   range.addEventListener("input", () => { box.value = range.value; onChange(); });
-  box.addEventListener("input", () => { if (box.value !== "" && Number(box.value) >= 0 && Number(box.value) <= 1) range.value = box.value; onChange(); });
-  return () => {
-    const value = number(box);
-    if (typeof value === "string") throw new InputError(`truncation_psi must be a number from 0 to 1 (1 = no truncation), got ${value}`);
-    return checkPsi(value);
-  };
+  box.addEventListener("input", () => { if (box.value !== "" && inRange(Number(box.value))) range.value = box.value; onChange(); });
+  return () => limits.psi(number(box));
 }
 
-function randomSeed() { return crypto.getRandomValues(new Uint32Array(1))[0]; }
+/** Each input's range, step and start value from site.json's constants, by its data-limit;
+ * the hints and choices that name them. */
+function applyLimits(constants) {
+  const { inputs, render } = constants;
+  const rules = {
+    seed: { min: 0, max: inputs.max_seed, step: 1 },
+    grid: { min: 1, max: inputs.max_grid, step: 1, value: inputs.default_grid },
+    steps: { min: inputs.min_steps, max: inputs.max_steps, step: 1, value: inputs.default_steps },
+    psi: { min: 0, max: inputs.max_truncation, step: inputs.truncation_step, value: inputs.default_truncation },
+  };
+  document.querySelectorAll("input[data-limit]").forEach((input) => {
+    const rule = rules[input.dataset.limit];
+    if (!rule) throw new SiteError(`the page's input ${input.id} follows no known limit (${input.dataset.limit})`);
+    for (const key of ["min", "max", "step"]) input.setAttribute(key, String(rule[key]));
+    if (rule.value !== undefined) input.value = String(rule.value);
+  });
+  document.querySelectorAll("[data-hint=seed-range]").forEach((hint) => {
+    hint.textContent = `0 to ${inputs.max_seed.toLocaleString("en")}`;
+  });
+  for (const mode of render.grid_modes.slice(0, 2)) $("grid-mode").append(new Option(mode, mode));
+  $("grid-digit-legend").textContent = `Digit (for “${render.grid_modes[1]}”)`;
+  $("draw-digit").append(new Option(inputs.auto_digit, inputs.auto_digit));
+}
+
+/** gan.inputs.random_seed: a seed drawn evenly from 0..max_seed by the browser's CSPRNG. */
+function randomSeed() {
+  const count = limits.inputs.max_seed + 1, fair = Math.floor(2 ** 32 / count) * count;
+  let value;
+  do { value = crypto.getRandomValues(new Uint32Array(1))[0]; } while (value >= fair);
+  return value % count;
+}
 
 document.addEventListener("click", (event) => {
   const dice = event.target.closest?.(".dice");
@@ -101,7 +116,7 @@ function live(update) {
 
 // ----------------------------------------------------------------------------- pictures
 
-function paint(canvas, pixels, width = SIDE, height = SIDE) {
+function paint(canvas, pixels, width = side, height = side) {
   if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
   const image = new ImageData(width, height);
   for (let i = 0; i < width * height; i++) {
@@ -125,7 +140,7 @@ async function download(buttonId) {
   const p = downloads.get(buttonId);
   if (!p) return;
   const blob = await encodePng(upscale(p.pixels, p.width, p.height, p.scale), p.width * p.scale,
-                               p.height * p.scale, provenance(engine.fingerprint, { ...p.fields, scale: p.scale }));
+                               p.height * p.scale, pictures.provenance(engine.fingerprint, { ...p.fields, scale: p.scale }));
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
   link.download = `${p.stem}_${engine.fingerprint.slice(0, 8)}.png`;
@@ -148,14 +163,15 @@ class Loop {
     const order = [...Array(steps).keys()];
     if (steps > 2) order.push(...[...Array(steps - 2).keys()].map((i) => steps - 2 - i));
     let at = 0;
-    const show = () => { paint(this.canvas, frames.subarray(order[at] * 784, (order[at] + 1) * 784)); at = (at + 1) % order.length; };
+    const size = side * side;
+    const show = () => { paint(this.canvas, frames.subarray(order[at] * size, (order[at] + 1) * size)); at = (at + 1) % order.length; };
     show();
     this.timer = setInterval(show, frameMs(steps));
   }
 }
 
 function showStrip(canvasId, frames) {
-  const strip = stripOf(frames);
+  const strip = pictures.stripOf(frames);
   paint($(canvasId), strip.pixels, strip.width, strip.height);
   return strip;
 }
@@ -170,7 +186,7 @@ function generateTab() {
       const pixels = await engine.generate([digit], [seed], { psi });
       paint($("gen-image"), pixels);
       say(message, "");
-      offer("gen-download", { pixels, width: SIDE, height: SIDE, scale: DIGIT_SCALE, stem: `digit${digit}_seed${seed}_psi${psi}`,
+      offer("gen-download", { pixels, width: side, height: side, scale: pictures.digitScale, stem: `digit${digit}_seed${seed}_psi${psi}`,
         fields: { digit, seed, truncation_psi: pyFloat(psi), Description: `digit ${digit}, seed ${seed}, truncation psi ${pyFloat(psi)}` } });
     } catch (error) { say(message, explain(error)); }
   });
@@ -184,15 +200,15 @@ function gridTab() {
   const message = $("grid-message");
   const update = live(async () => {
     try {
-      const rows = intOf("grid-rows", "rows", 1, 16), cols = intOf("grid-cols", "cols", 1, 16);
+      const rows = limits.gridSide(number($("grid-rows")), "rows"), cols = limits.gridSide(number($("grid-cols")), "cols");
       const seed = seedOf("grid-seed"), mode = $("grid-mode").value, digit = digitOf(), psi = psiOf();
-      const { digits, seeds } = gridCells(rows, cols, seed, mode, digit);
+      const { digits, seeds } = pictures.gridCells(rows, cols, seed, mode, digit);
       const images = await engine.generate(digits, seeds, { psi });
-      const grid = makeGrid(images, rows, cols);
+      const grid = pictures.makeGrid(images, rows, cols);
       paint($("grid-image"), grid.pixels, grid.width, grid.height);
       say(message, "");
-      offer("grid-download", { ...grid, scale: fitScale(grid.height, grid.width), stem: `grid${rows}x${cols}_seed${seed}_psi${psi}`,
-        fields: { rows, cols, mode, seed, ...(mode === GRID_MODES[1] ? { digit } : {}), truncation_psi: pyFloat(psi),
+      offer("grid-download", { ...grid, scale: pictures.fitScale(grid.height, grid.width), stem: `grid${rows}x${cols}_seed${seed}_psi${psi}`,
+        fields: { rows, cols, mode, seed, ...(mode === pictures.gridModes[1] ? { digit } : {}), truncation_psi: pyFloat(psi),
                   digits, seeds, layout: `${rows}x${cols} cells of 28x28 px with 2 px padding, row-major`,
                   Description: `${rows}x${cols} grid, ${mode}, base seed ${seed}, truncation psi ${pyFloat(psi)}` } });
     } catch (error) { say(message, explain(error)); }
@@ -208,13 +224,13 @@ function interpolateTab() {
   const update = live(async () => {
     try {
       const a = digitA(), b = digitB(), seedA = seedOf("interp-seed-a", "seed_a"), seedB = seedOf("interp-seed-b", "seed_b");
-      const steps = intOf("interp-steps", "steps", 2, MAX_STEPS), psi = psiOf();
+      const steps = limits.steps(number($("interp-steps"))), psi = psiOf();
       const method = document.querySelector("input[name=interp-method]:checked").value;
       const frames = await engine.interpolate(a, seedA, b, seedB, steps, { method, psi });
       const strip = showStrip("interp-strip", frames);
       loop.play(frames, steps);
       say(message, "");
-      offer("interp-download", { ...strip, scale: fitScale(strip.height, strip.width),
+      offer("interp-download", { ...strip, scale: pictures.fitScale(strip.height, strip.width),
         stem: `morph${a}s${seedA}-${b}s${seedB}_${method}${steps}_psi${psi}`,
         fields: { digit_a: a, seed_a: seedA, digit_b: b, seed_b: seedB, digits: [a, b], seeds: [seedA, seedB], steps, method,
                   truncation_psi: pyFloat(psi),
@@ -229,15 +245,15 @@ function interpolateTab() {
 }
 
 function directionSliders(containerId, onInput) {
-  const box = $(containerId), m = engine.maxStrength;
+  const box = $(containerId), m = engine.maxStrength, step = limits.inputs.strength_step;
   for (const d of engine.directions) {
     const effect = d.property && d.effects?.[d.property] !== undefined
-      ? `moves ${d.property} by ${d.effects[d.property] >= 0 ? "+" : ""}${d.effects[d.property].toFixed(1)} std of real MNIST at +${m}`
+      ? `moves ${d.property} by ${d.effects[d.property] >= 0 ? "+" : ""}${d.effects[d.property].toFixed(1)} std of real MNIST at +${engine.measuredAt}`
       : "no single measured effect dominates";
     const rate = typeof d.class_change_rate === "number" ? `; digit changes for ${Math.round(d.class_change_rate * 100)}%` : "";
     const label = document.createElement("label");
     label.className = "strength";
-    label.innerHTML = `<span class="name"></span> <output>0.0</output><input type="range" min="${-m}" max="${m}" step="0.1" value="0"><span class="hint"></span>`;
+    label.innerHTML = `<span class="name"></span> <output>0.0</output><input type="range" min="${-m}" max="${m}" step="${step}" value="0"><span class="hint"></span>`;
     label.querySelector(".name").textContent = d.label;
     label.querySelector(".hint").textContent = effect + rate;
     const input = label.querySelector("input");
@@ -264,13 +280,13 @@ function exploreTab() {
       const fields = editFields(strengths);
       const pixels = await engine.generate([digit], [seed], { psi, strengths });
       paint($("explore-image"), pixels);
-      offer("explore-download", { pixels, width: SIDE, height: SIDE, scale: DIGIT_SCALE, stem: `explore_digit${digit}_seed${seed}`,
+      offer("explore-download", { pixels, width: side, height: side, scale: pictures.digitScale, stem: `explore_digit${digit}_seed${seed}`,
         fields: { digit, seed, truncation_psi: pyFloat(psi), ...fields,
                   Description: `digit ${digit}, seed ${seed}, truncation psi ${pyFloat(psi)}, edit ${fields.edit}` } });
       await new Promise(requestAnimationFrame);  // show the edited digit before the row is drawn
-      const digits = [...Array(10).keys()];
+      const digits = [...Array(limits.numClasses).keys()];
       const row = showStrip("explore-row", await engine.generate(digits, digits.map(() => seed), { psi, strengths }));
-      offer("explore-row-download", { ...row, scale: fitScale(row.height, row.width), stem: `explore_row_seed${seed}`,
+      offer("explore-row-download", { ...row, scale: pictures.fitScale(row.height, row.width), stem: `explore_row_seed${seed}`,
         fields: { digits, seed, truncation_psi: pyFloat(psi), ...fields, Description: `digits 0-9 in the style of seed ${seed}, edited` } });
       say(message, "");
     } catch (error) { say(message, explain(error)); }
@@ -315,19 +331,20 @@ function drawingPad(canvas, onStroke) {
 
 function drawTab() {
   const message = $("draw-message"), loop = new Loop($("draw-loop"));
-  for (let d = 0; d < 10; d++) {
+  const target = Number($("draw-target").dataset.value);
+  for (let d = 0; d < limits.numClasses; d++) {
     $("draw-digit").append(new Option(String(d), String(d)));
-    $("draw-target").append(new Option(String(d), String(d), d === 8, d === 8));
+    $("draw-target").append(new Option(String(d), String(d), d === target, d === target));
   }
   let found = null;   // {latent, digit}
   const restyle = live(async () => {
     if (!found) return;
     try {
-      const psi = psiOf(), steps = intOf("draw-steps", "steps", 2, MAX_STEPS), target = Number($("draw-target").value);
-      const latentText = encodeLatent(found.latent);
+      const psi = psiOf(), steps = limits.steps(number($("draw-steps"))), target = Number($("draw-target").value);
+      const latentText = engine.encodeLatent(found.latent);
       const row = showStrip("draw-row", await engine.restyle(found.latent, { psi }));
-      offer("draw-row-download", { ...row, scale: fitScale(row.height, row.width), stem: "style_row",
-        fields: { digits: [...Array(10).keys()], latent: latentText, truncation_psi: pyFloat(psi), edit: "none", strengths: "{}",
+      offer("draw-row-download", { ...row, scale: pictures.fitScale(row.height, row.width), stem: "style_row",
+        fields: { digits: [...Array(limits.numClasses).keys()], latent: latentText, truncation_psi: pyFloat(psi), edit: "none", strengths: "{}",
                   Description: "one handwriting written as digits 0-9" } });
       const frames = await engine.morph(found.latent, found.digit, target, steps, { psi });
       showStrip("draw-strip", frames);
@@ -338,14 +355,15 @@ function drawTab() {
   const search = live(async () => {
     try {
       const choice = $("draw-digit").value;
-      const result = await engine.invert($("draw-canvas"), { digit: choice === "auto" ? "auto" : Number(choice) });
+      const auto = limits.inputs.auto_digit;
+      const result = await engine.invert($("draw-canvas"), { digit: choice === auto ? auto : Number(choice) });
       paint($("draw-seen"), result.pixels);
-      const ten = await engine.restyle(result.latent, { psi: 1 });
-      paint($("draw-found"), ten.subarray(result.digit * 784, (result.digit + 1) * 784));
+      const ten = await engine.restyle(result.latent, { psi: limits.inputs.default_truncation });
+      paint($("draw-found"), ten.subarray(result.digit * side * side, (result.digit + 1) * side * side));
       $("draw-reading").textContent = result.reading
         ? "The classifier reads: " + result.reading.map((r) => `${r.digit} (${(r.probability * 100).toFixed(0)}%)`).join(", ")
         : "";
-      $("draw-latent").value = encodeLatent(result.latent);
+      $("draw-latent").value = engine.encodeLatent(result.latent);
       found = result;
       await restyle();
     } catch (error) { say(message, explain(error)); }
@@ -398,7 +416,13 @@ function setupTabs(updates) {
 // ----------------------------------------------------------------------------- start
 
 async function start() {
-  engine = await Engine.load(new URL("./", import.meta.url));
+  const base = new URL("./", import.meta.url);
+  const site = await Engine.readSite(base);
+  limits = new Limits(site.constants, site.config);
+  side = site.config.img_size;
+  pictures = new Pictures(site.constants, side);
+  applyLimits(site.constants);
+  engine = await Engine.load(base, site);
   api.info = { weights_sha256: engine.fingerprint, config: engine.config,
                directions: engine.directions.map((d) => ({ name: d.name, label: d.label })),
                models: Object.keys(engine.site.models), onnxruntime_web: engine.site.onnxruntime_web.version,
@@ -425,7 +449,10 @@ const api = {
   invert: whenReady((pixels, options) => engine.invert(pixels, options)),
   restyle: whenReady((latent, options) => engine.restyle(latent, options)),
   morph: whenReady((latent, a, b, steps, options) => engine.morph(latent, a, b, steps, options)),
-  encodeLatent,
+  encodeLatent: (latent) => {
+    if (!engine) throw new SiteError("the page is still loading: await DigitGAN.ready first");
+    return engine.encodeLatent(latent);
+  },
 };
 window.DigitGAN = api;
 api.ready = start();

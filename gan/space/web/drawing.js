@@ -3,19 +3,11 @@
 // scaled to fit 20x20 with Pillow's bilinear filter (ported below, widened when shrinking,
 // float32 like Pillow's "F" images), then centred by mass in a 28x28 field. Canvases that hold
 // no digit (empty, a speck, all ink) raise a DrawingError that says what to do.
+//
+// The constants (the 20 px box, the 28 px field, the thresholds, the size limits) are
+// gan.latent.drawing's and gan.inputs', as site.json's "constants" carries them: every function
+// here takes that object (`constants`, or its "drawing" section `c`).
 
-const DIGIT_BOX = 20;
-const FIELD = 28;
-const CENTRE = 14.0;
-const WORKING_SIDE = 1024;
-const MIN_CONTRAST = 0.15;
-const NOISE_FLOOR = 0.10;
-const BOX_THRESHOLD = 0.25;
-const MIN_DIGIT_FRACTION = 0.05;
-const MIN_DIGIT_PIXELS = 3;
-const MAX_INK_FRACTION = 0.5;
-export const MAX_IMAGE_PIXELS = 4096 * 4096;
-const GREY_WEIGHTS = [0.299, 0.587, 0.114].map(Math.fround);
 const f32 = Math.fround;
 
 export class DrawingError extends Error {
@@ -36,19 +28,21 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : f32(f32(sorted[mid - 1] + sorted[mid]) / 2);
 }
 
-/** An ImageData-like {width, height, data} (RGBA bytes) or {width, height, channels, data}. */
-function asPixels(image) {
+/** An ImageData-like {width, height, data} (RGBA bytes) or {width, height, channels, data};
+ * `inputs`: gan.inputs' constants (the image size and channel limits). */
+function asPixels(image, inputs) {
   if (!image || !Number.isInteger(image.width) || !Number.isInteger(image.height) || !image.data) {
     throw new TypeError("a drawing must be a canvas, an ImageData or {width, height, data}");
   }
   const { width, height } = image;
   if (width < 1 || height < 1) throw new RangeError(`image must be at least 1x1 pixels, got ${width}x${height}`);
-  if (width * height > MAX_IMAGE_PIXELS) {
+  const maxPixels = inputs.max_image_pixels;
+  if (width * height > maxPixels) {
     throw new RangeError(`image is too large: ${width}x${height} = ${(width * height).toLocaleString("en")} ` +
-      `pixels; at most ${MAX_IMAGE_PIXELS.toLocaleString("en")} are allowed (e.g. 4096x4096) — scale it down`);
+      `pixels; at most ${maxPixels.toLocaleString("en")} are allowed (e.g. 4096x4096) — scale it down`);
   }
   const channels = image.channels ?? image.data.length / (width * height);
-  if (![1, 2, 3, 4].includes(channels) || image.data.length !== width * height * channels) {
+  if (!inputs.image_channels.includes(channels) || image.data.length !== width * height * channels) {
     throw new RangeError(`image data must hold 1 to 4 bytes per pixel, got ${image.data.length} bytes for ${width}x${height}`);
   }
   return { width, height, channels, data: Uint8Array.from(image.data) };
@@ -65,7 +59,7 @@ function reduce(pixels, factor) {
       const x0 = x * factor, x1 = Math.min(x0 + factor, width);
       const count = (y1 - y0) * (x1 - x0);
       // libImaging's fixed-point division: (sum + n/2) * floor(2^32 / (256 n)) >> 24
-      const multiplier = Math.floor(f32(4294967296 / (256 * count)));
+      const multiplier = Math.floor(f32(2 ** 32 / (256 * count)));
       for (let c = 0; c < channels; c++) {
         let sum = Math.floor(count / 2);
         for (let yy = y0; yy < y1; yy++) {
@@ -78,8 +72,8 @@ function reduce(pixels, factor) {
   return { width: outW, height: outH, channels, data: out };
 }
 
-function shrink(pixels) {
-  const factor = Math.ceil(Math.max(pixels.width, pixels.height) / WORKING_SIDE);
+function shrink(pixels, c) {
+  const factor = Math.ceil(Math.max(pixels.width, pixels.height) / c.working_side);
   return factor <= 1 ? pixels : reduce(pixels, factor);
 }
 
@@ -93,7 +87,8 @@ function border(values, width, height) {
 }
 
 /** gan.latent.drawing.extract_ink: ink in 0..1 (Float32Array, width * height). */
-export function extractInk(pixels) {
+export function extractInk(pixels, c) {
+  const weights = c.grey_weights.map(f32);
   const { width, height, channels, data } = pixels;
   const n = width * height;
   const channel = (c) => {
@@ -111,7 +106,7 @@ export function extractInk(pixels) {
       const [r, g, b] = [channel(0), channel(1), channel(2)];
       grey = new Float32Array(n);
       for (let i = 0; i < n; i++) {
-        grey[i] = f32(f32(f32(r[i] * GREY_WEIGHTS[0]) + f32(g[i] * GREY_WEIGHTS[1])) + f32(b[i] * GREY_WEIGHTS[2]));
+        grey[i] = f32(f32(f32(r[i] * weights[0]) + f32(g[i] * weights[1])) + f32(b[i] * weights[2]));
       }
     } else {
       grey = channel(0);
@@ -131,24 +126,24 @@ export function extractInk(pixels) {
     if (ink[i] < 0) ink[i] = 0;
     if (ink[i] > strongest) strongest = ink[i];
   }
-  if (strongest < MIN_CONTRAST) {
+  if (strongest < c.min_contrast) {
     throw new DrawingError("the canvas is empty (one flat colour, no strokes) — draw a digit");
   }
   for (let i = 0; i < n; i++) {
     ink[i] = f32(ink[i] / strongest);
-    if (ink[i] < NOISE_FLOOR) ink[i] = 0;
+    if (ink[i] < c.noise_floor) ink[i] = 0;
   }
   return ink;
 }
 
-function inkBox(ink, width, height) {
+function inkBox(ink, width, height, c) {
   let covered = 0;
   let top = height, bottom = -1, left = width, right = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const v = ink[y * width + x];
       if (v > 0.5) covered++;
-      if (v > BOX_THRESHOLD) {
+      if (v > c.box_threshold) {
         if (y < top) top = y;
         if (y > bottom) bottom = y;
         if (x < left) left = x;
@@ -157,13 +152,13 @@ function inkBox(ink, width, height) {
     }
   }
   const share = covered / (width * height);
-  if (share > MAX_INK_FRACTION) {
+  if (share > c.max_ink_fraction) {
     throw new DrawingError(`the ink covers ${Math.round(share * 100)}% of the canvas — that is no digit; ` +
                            "clear the canvas and draw one digit");
   }
   if (bottom < 0) throw new DrawingError("the canvas is empty — draw a digit");
   const boxH = bottom - top + 1, boxW = right - left + 1;
-  const smallest = Math.max(MIN_DIGIT_PIXELS, MIN_DIGIT_FRACTION * Math.max(width, height));
+  const smallest = Math.max(c.min_digit_pixels, c.min_digit_fraction * Math.max(width, height));
   if (Math.max(boxH, boxW) < smallest) {
     throw new DrawingError(`the drawing is a tiny speck (${boxW}x${boxH} pixels on a ${width}x${height} ` +
                            "canvas) — draw a larger digit");
@@ -228,13 +223,13 @@ export function resizeBilinear(values, width, height, outW, outH) {
 }
 
 /** gan.latent.drawing.fit_digit_box: the ink's box scaled to a longer side of 20 px, max ink 1. */
-function fitDigitBox(ink, width, height) {
-  const { top, left, boxW, boxH } = inkBox(ink, width, height);
+function fitDigitBox(ink, width, height, c) {
+  const { top, left, boxW, boxH } = inkBox(ink, width, height, c);
   const box = new Float32Array(boxW * boxH);
   for (let y = 0; y < boxH; y++) {
     for (let x = 0; x < boxW; x++) box[y * boxW + x] = ink[(top + y) * width + left + x];
   }
-  const scale = DIGIT_BOX / Math.max(boxH, boxW);
+  const scale = c.digit_box / Math.max(boxH, boxW);
   const outW = Math.max(1, roundHalfEven(boxW * scale)), outH = Math.max(1, roundHalfEven(boxH * scale));
   const fitted = resizeBilinear(box, boxW, boxH, outW, outH);
   let strongest = 0;
@@ -274,7 +269,8 @@ function pairwiseSum(values, start, count, stride) {
 }
 
 /** gan.latent.drawing.centre_by_mass: the patch in 28x28 with its centre of mass at (14, 14). */
-function centreByMass(patch, patchW, patchH) {
+function centreByMass(patch, patchW, patchH, c) {
+  const { field: side, centre } = c;
   const mass = pairwiseSum(patch, 0, patch.length, 1);
   let momentY = 0, momentX = 0;
   for (let y = 0; y < patchH; y++) momentY += pairwiseSum(patch, y * patchW, patchW, 1) * y;
@@ -284,22 +280,24 @@ function centreByMass(patch, patchW, patchH) {
     else for (let y = 0; y < patchH; y++) column = f32(column + patch[y * patchW + x]);
     momentX += column * x;
   }
-  const top = Math.min(Math.max(roundHalfEven(CENTRE - momentY / mass), 0), FIELD - patchH);
-  const left = Math.min(Math.max(roundHalfEven(CENTRE - momentX / mass), 0), FIELD - patchW);
-  const field = new Uint8Array(FIELD * FIELD);
+  const top = Math.min(Math.max(roundHalfEven(centre - momentY / mass), 0), side - patchH);
+  const left = Math.min(Math.max(roundHalfEven(centre - momentX / mass), 0), side - patchW);
+  const field = new Uint8Array(side * side);
   for (let y = 0; y < patchH; y++) {
     for (let x = 0; x < patchW; x++) {
-      field[(top + y) * FIELD + left + x] = roundHalfEven(f32(patch[y * patchW + x] * 255));
+      field[(top + y) * side + left + x] = roundHalfEven(f32(patch[y * patchW + x] * 255));
     }
   }
   return field;
 }
 
 /** gan.latent.drawing.prepare_drawing: a drawing -> Uint8Array(784), 0 = background, 255 = ink.
- * `image`: an ImageData (or {width, height, data} with 1-4 bytes per pixel). */
-export function prepareDrawing(image) {
-  const pixels = shrink(asPixels(image));
-  const ink = extractInk(pixels);
-  const { patch, patchW, patchH } = fitDigitBox(ink, pixels.width, pixels.height);
-  return centreByMass(patch, patchW, patchH);
+ * `image`: an ImageData (or {width, height, data} with 1-4 bytes per pixel); `constants`:
+ * site.json's "constants" (its "drawing" and "inputs" sections are used). */
+export function prepareDrawing(image, constants) {
+  const c = constants.drawing;
+  const pixels = shrink(asPixels(image, constants.inputs), c);
+  const ink = extractInk(pixels, c);
+  const { patch, patchW, patchH } = fitDigitBox(ink, pixels.width, pixels.height, c);
+  return centreByMass(patch, patchW, patchH, c);
 }

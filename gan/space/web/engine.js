@@ -1,16 +1,14 @@
 // The DigitGAN engine in the browser: the generator (and the Draw tab's classifier and
 // encoder) as ONNX models run by onnxruntime-web's WebAssembly backend, with the inputs
 // checked by the rules of gan/inputs.py. The page's tabs and `window.DigitGAN` both use it.
+//
+// Every limit and constant of the Python library that the page works by (the seed range, the
+// grid's and the steps' bounds, psi, strengths, the drawing preprocessing, Draw's refinement
+// rounds, ...) comes from site.json's "constants", which the export writes from the Python
+// modules that define them (gan.space.static_site.PAGE_CONSTANTS): the page holds no copies.
 
-import { MAX_SEED, interpolationPath, isSeed, latentFromSeed, latentsFromSeeds, classPath, linspace01 } from "./latents.js";
+import { interpolationPath, latentFromSeed, latentsFromSeeds, classPath, linspace01 } from "./latents.js";
 import { DrawingError, prepareDrawing } from "./drawing.js";
-
-export const MAX_STEPS = 64;          // interpolation frames (as the app's API)
-export const MAX_BATCH = 4096;        // images per call (the ONNX graphs' batch bound)
-// gan.latent.encoder_search.SAMPLING_ROUNDS: (move size, moves) per round of Draw's polish
-export const SAMPLING_ROUNDS = [[0.4, 48], [0.2, 48], [0.1, 48]];
-export const LATENT_PREFIX = "z1.";   // gan.latent.codec.encode_latent's text format
-const PIXELS = 28 * 28;
 
 /** A refused input: the message says what is allowed. */
 export class InputError extends RangeError {
@@ -24,7 +22,13 @@ export class SiteError extends Error {
 
 export { DrawingError };
 
+/** A form field that holds no number ("nothing" when empty, "text" when unreadable): shown as that. */
+export class Unreadable {
+  constructor(what) { this.what = what; }
+}
+
 function shown(value) {
+  if (value instanceof Unreadable) return value.what;
   if (typeof value === "string") return `'${value.length > 40 ? value.slice(0, 40) + "..." : value}'`;
   if (value === null || value === undefined) return String(value);
   if (typeof value === "number" || typeof value === "boolean") return String(value);
@@ -33,16 +37,48 @@ function shown(value) {
 
 function isNumber(value) { return typeof value === "number" && Number.isFinite(value); }
 
+/** gan.inputs.as_int: a whole number in min..max. */
 export function checkInt(value, name, min, max) {
   if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
   throw new InputError(`${name} must be a whole number from ${min} to ${max}, got ${shown(value)}`);
 }
-export const checkSeed = (value, name = "seed") => checkInt(value, name, 0, MAX_SEED);
-export const checkDigit = (value, name = "digit") => checkInt(value, name, 0, 9);
 
-export function checkPsi(value) {
-  if (isNumber(value) && value >= 0 && value <= 1) return value;
-  throw new InputError(`truncation_psi must be a number from 0 to 1 (1 = no truncation), got ${shown(value)}`);
+/** gan.inputs.as_float: a finite number in min..max; `note` says e.g. what 1 means. */
+export function checkFloat(value, name, min, max, note = "") {
+  if (isNumber(value) && value >= min && value <= max) return value;
+  throw new InputError(`${name} must be a number from ${min} to ${max}${note ? ` (${note})` : ""}, got ${shown(value)}`);
+}
+
+const SECTIONS = ["inputs", "drawing", "encoder_search", "codec", "render", "onnx_export"];
+
+/** The rules of gan.inputs with the limits site.json carries: `constants` is its "constants"
+ * (section -> the Python module's constants, named in lower case), `config` the generator's. */
+export class Limits {
+  constructor(constants, config) {
+    const missing = SECTIONS.filter((s) => typeof constants?.[s] !== "object" || constants[s] === null);
+    if (missing.length) {
+      throw new SiteError(`site.json lacks the page's constants (${missing.join(", ")}): it comes from an ` +
+                          "older export; export the site again");
+    }
+    Object.assign(this, constants);
+    this.constants = constants;
+    this.numClasses = config.num_classes;
+    this.zDim = config.z_dim;
+  }
+
+  /** gan.latent.codec.max_latent_norm. */
+  get maxLatentNorm() { return this.codec.latent_norm_factor * Math.sqrt(this.zDim) + this.codec.latent_norm_margin; }
+
+  seed(value, name = "seed") { return checkInt(value, name, 0, this.inputs.max_seed); }
+  digit(value, name = "digit") { return checkInt(value, name, 0, this.numClasses - 1); }
+  steps(value, name = "steps") { return checkInt(value, name, this.inputs.min_steps, this.inputs.max_steps); }
+  gridSide(value, name) { return checkInt(value, name, 1, this.inputs.max_grid); }
+  psi(value) { return checkFloat(value, "truncation_psi", 0, this.inputs.max_truncation, this.inputs.truncation_note); }
+  strength(value, direction) {
+    const m = this.inputs.max_direction_strength;
+    return checkFloat(value, `strength of '${direction}'`, -m, m, this.inputs.strength_note);
+  }
+  isAuto(digit) { return digit === this.inputs.auto_digit || digit === undefined || digit === null; }
 }
 
 async function fetchBytes(url, what) {
@@ -75,15 +111,20 @@ async function sha256Hex(bytes) {
 }
 
 export class Engine {
-  /** Loads site.json, the runtime, the directions and the generator; `onnxruntime-web` is
-   * imported only after WebAssembly is known to be there. */
-  static async load(base = new URL("./", import.meta.url)) {
+  /** site.json: the manifest, with the page's constants. */
+  static async readSite(base = new URL("./", import.meta.url)) {
+    return fetchJson(new URL("site.json", base), "the site manifest");
+  }
+
+  /** Loads site.json (unless it is given, as readSite read it), the runtime, the directions and
+   * the generator; `onnxruntime-web` is imported only after WebAssembly is known to be there. */
+  static async load(base = new URL("./", import.meta.url), site = null) {
     if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function") {
       throw new SiteError("this browser has no WebAssembly, which the models need to run; " +
                           "open the page in a current Chrome, Edge, Firefox or Safari");
     }
     const engine = new Engine(base);
-    engine.site = await fetchJson(new URL("site.json", base), "the site manifest");
+    engine.useSite(site ?? await Engine.readSite(base));
     const [ort, directions, card] = await Promise.all([
       import(new URL("ort/ort.wasm.min.mjs", base).href).catch((error) => {
         throw new SiteError(`the runtime (ort/ort.wasm.min.mjs) could not be loaded: ${error.message}`);
@@ -96,7 +137,8 @@ export class Engine {
     // Threads need SharedArrayBuffer, which only a cross-origin isolated page has.
     ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
     engine.directions = directions.directions;
-    engine.maxStrength = directions.max_strength ?? 3;
+    // the strength at which the directions' effects were measured (gan.latent.directions)
+    engine.measuredAt = directions.max_strength ?? engine.maxStrength;
     engine.strengthUnit = directions.strength_unit ?? "";
     engine.card = card;
     engine.generator = await engine.session("generator", "the generator");
@@ -109,7 +151,16 @@ export class Engine {
     this.queue = Promise.resolve();   // one model run at a time
   }
 
+  /** The manifest and the limits it carries. */
+  useSite(site) {
+    this.site = site;
+    this.limits = new Limits(site.constants, site.config);
+    return this;
+  }
+
   get config() { return this.site.config; }
+  get side() { return this.site.config.img_size; }
+  get maxStrength() { return this.limits.inputs.max_direction_strength; }
   get zDim() { return this.site.config.z_dim; }
   get numClasses() { return this.site.config.num_classes; }
   get fingerprint() { return this.site.weights_sha256; }
@@ -147,11 +198,11 @@ export class Engine {
     return result;
   }
 
-  /** Latents (n * zDim) and class mixtures (n * classes) -> Uint8Array(n * 784). */
+  /** Latents (n * zDim) and class mixtures (n * classes) -> Uint8Array(n * side * side). */
   async render(z, classes) {
-    const n = z.length / this.zDim;
+    const n = z.length / this.zDim, maxBatch = this.limits.onnx_export.max_batch;
     if (n === 0) return new Uint8Array(0);
-    if (n > MAX_BATCH) throw new InputError(`at most ${MAX_BATCH} images per call, got ${n}`);
+    if (n > maxBatch) throw new InputError(`at most ${maxBatch} images per call, got ${n}`);
     const T = this.ort.Tensor;
     const out = await this.run(this.generator, { z: new T("float32", z, [n, this.zDim]),
                                                  class_weights: new T("float32", classes, [n, this.numClasses]) });
@@ -176,11 +227,7 @@ export class Engine {
     for (const [name, value] of Object.entries(strengths)) {
       const direction = this.directions.find((d) => d.name === name);
       if (!direction) throw new InputError(`unknown direction '${name}' in strengths; known: ${names.join(", ")}`);
-      const m = this.maxStrength;
-      if (!isNumber(value) || Math.abs(value) > m) {
-        throw new InputError(`strength of '${name}' must be a number from ${-m} to ${m} (standard deviations ` +
-                             `of the latent along the direction; 0 = no change), got ${shown(value)}`);
-      }
+      this.limits.strength(value, name);
       if (value === 0) continue;
       any = true;
       // torch holds strengths and vectors as float32
@@ -194,14 +241,14 @@ export class Engine {
     if (!Array.isArray(digits) || !Array.isArray(seeds) || digits.length !== seeds.length) {
       throw new InputError("digits and seeds must be lists of equal length");
     }
-    digits.forEach((d) => checkDigit(d));
-    seeds.forEach((s) => checkSeed(s));
+    digits.forEach((d) => this.limits.digit(d));
+    seeds.forEach((s) => this.limits.seed(s));
   }
 
   /** Generator.generate (+ gan.latent.directions.generate_edited): the edit comes after psi. */
-  async generate(digits, seeds, { psi = 1, strengths } = {}) {
+  async generate(digits, seeds, { psi = this.limits.inputs.default_truncation, strengths } = {}) {
     this.checkPairs(digits, seeds);
-    checkPsi(psi);
+    this.limits.psi(psi);
     const edit = this.editVector(strengths);
     const z = new Float32Array(digits.length * this.zDim);
     seeds.forEach((seed, i) => {
@@ -215,14 +262,16 @@ export class Engine {
   }
 
   /** Generator.interpolate: z from seed A to seed B (lerp or slerp), the class morphing. */
-  async interpolate(digitA, seedA, digitB, seedB, steps, { method = "slerp", psi = 1 } = {}) {
-    checkDigit(digitA, "digit_a"); checkDigit(digitB, "digit_b");
-    checkSeed(seedA, "seed_a"); checkSeed(seedB, "seed_b");
-    checkInt(steps, "steps", 2, MAX_STEPS);
+  async interpolate(digitA, seedA, digitB, seedB, steps,
+                    { method = "slerp", psi = this.limits.inputs.default_truncation } = {}) {
+    const limits = this.limits;
+    limits.digit(digitA, "digit_a"); limits.digit(digitB, "digit_b");
+    limits.seed(seedA, "seed_a"); limits.seed(seedB, "seed_b");
+    limits.steps(steps);
     if (method !== "slerp" && method !== "lerp") {
       throw new InputError(`method must be one of 'slerp', 'lerp', got ${shown(method)}`);
     }
-    checkPsi(psi);
+    limits.psi(psi);
     const { z, classes } = interpolationPath({ digitA, seedA, digitB, seedB, steps, zDim: this.zDim,
                                                numClasses: this.numClasses, method, psi });
     return this.render(z, classes);
@@ -230,13 +279,13 @@ export class Engine {
 
   /** gan.latent.codec.decode_latent: a Float32Array of zDim finite numbers within the norm bound. */
   checkLatent(latent) {
-    const values = typeof latent === "string" ? decodeLatent(latent, this.zDim) : latent;
+    const values = typeof latent === "string" ? decodeLatent(latent, this.zDim, this.limits.codec.latent_prefix) : latent;
     if (!values || typeof values.length !== "number" || values.length !== this.zDim) {
       throw new InputError(`latent must hold ${this.zDim} numbers, got ${shown(values)}`);
     }
     const z = Float32Array.from(values);
     if (!Array.from(values).every(isNumber)) throw new InputError("latent must hold finite numbers");
-    const norm = Math.hypot(...z), bound = 2 * Math.sqrt(this.zDim) + 4;
+    const norm = Math.hypot(...z), bound = this.limits.maxLatentNorm;
     if (norm > bound) {
       throw new InputError(`latent norm must be at most ${bound} (typical latents have norm about ` +
                            `${Math.round(Math.sqrt(this.zDim))}), got ${norm.toPrecision(4)}`);
@@ -244,10 +293,13 @@ export class Engine {
     return z;
   }
 
+  /** gan.latent.codec.encode_latent: the text of a latent, as the app and PNG provenance write it. */
+  encodeLatent(latent) { return encodeLatent(latent, this.limits.codec.latent_prefix); }
+
   /** gan.serving.render.render_restyled: (latent + edit) * psi drawn as every digit 0-9. */
-  async restyle(latent, { psi = 1, strengths } = {}) {
+  async restyle(latent, { psi = this.limits.inputs.default_truncation, strengths } = {}) {
     const base = this.checkLatent(latent);
-    checkPsi(psi);
+    this.limits.psi(psi);
     const edit = this.editVector(strengths);
     const z = new Float32Array(this.numClasses * this.zDim);
     for (let d = 0; d < this.numClasses; d++) {
@@ -260,11 +312,12 @@ export class Engine {
   }
 
   /** gan.serving.render.render_style_morph: the latent's style kept while the digit turns from A into B. */
-  async morph(latent, digitA, digitB, steps, { psi = 1 } = {}) {
+  async morph(latent, digitA, digitB, steps, { psi = this.limits.inputs.default_truncation } = {}) {
     const base = this.checkLatent(latent);
-    checkDigit(digitA, "digit_a"); checkDigit(digitB, "digit_b");
-    checkInt(steps, "steps", 2, MAX_STEPS);
-    checkPsi(psi);
+    const limits = this.limits;
+    limits.digit(digitA, "digit_a"); limits.digit(digitB, "digit_b");
+    limits.steps(steps);
+    limits.psi(psi);
     const z = new Float32Array(steps * this.zDim);
     const classes = new Float32Array(steps * this.numClasses);
     const t = linspace01(steps);
@@ -275,32 +328,33 @@ export class Engine {
     return this.render(z, classes);
   }
 
-  /** A drawing (784 MNIST-style values, a canvas or an ImageData) -> its latent for a digit
+  /** A drawing (28x28 MNIST-style values, a canvas or an ImageData) -> its latent for a digit
    * (`digit`: 0-9, or "auto"/undefined for the classifier's reading). */
-  async invert(input, { digit = "auto" } = {}) {
-    const pixels = asMnistPixels(input);
-    if (digit !== "auto" && digit !== undefined && digit !== null) checkDigit(digit);
+  async invert(input, { digit = this.limits.inputs.auto_digit } = {}) {
+    const pixels = asMnistPixels(input, this.limits.constants);
+    if (!this.limits.isAuto(digit)) this.limits.digit(digit);
     if (!this.has("encoder")) {
       throw new SiteError("Draw needs the image-to-latent encoder (models/encoder.onnx), which this " +
                           "export does not have: export it from weights that include encoder.safetensors");
     }
-    const images = new Float32Array(PIXELS);
-    for (let i = 0; i < PIXELS; i++) images[i] = pixels[i] / 127.5 - 1;
+    const field = this.limits.drawing.field;
+    const images = new Float32Array(field * field);
+    for (let i = 0; i < images.length; i++) images[i] = pixels[i] / 127.5 - 1;
     const T = this.ort.Tensor;
     let reading = null;
     if (this.has("classifier")) {
       const classifier = await this.session("classifier", "the digit classifier");
-      const logits = (await this.run(classifier, { images: new T("float32", images, [1, 1, 28, 28]) })).logits.data;
+      const logits = (await this.run(classifier, { images: new T("float32", images, [1, 1, field, field]) })).logits.data;
       reading = softmaxTop(logits, 3);
     }
     let chosen = digit;
-    if (chosen === "auto" || chosen === undefined || chosen === null) {
+    if (this.limits.isAuto(chosen)) {
       if (!reading) throw new SiteError("reading the digit needs the classifier (models/classifier.onnx); pick a digit instead");
       chosen = reading[0].digit;
     }
     const encoder = await this.session("encoder", "the image-to-latent encoder");
     const classes = this.oneHot([chosen]);
-    const out = await this.run(encoder, { images: new T("float32", images, [1, 1, 28, 28]),
+    const out = await this.run(encoder, { images: new T("float32", images, [1, 1, field, field]),
                                           class_weights: new T("float32", classes, [1, this.numClasses]) });
     const latent = await this.refineBySampling(Float32Array.from(out.z.data), chosen, pixels);
     return { latent, digit: chosen, reading, pixels };
@@ -309,20 +363,21 @@ export class Engine {
   /** gan.latent.encoder_search.refine_by_sampling: each round, the best of fixed moves (the
    * latents of seeds 0, 1, ...) that draws the target closer; forward passes only. */
   async refineBySampling(z, digit, target) {
-    const total = SAMPLING_ROUNDS.reduce((sum, [, count]) => sum + count, 0);
+    const rounds = this.limits.encoder_search.sampling_rounds;
+    const total = rounds.reduce((sum, [, count]) => sum + count, 0);
     this.moves = this.moves || latentsFromSeeds([...Array(total).keys()], this.zDim);
-    const bound = 2 * Math.sqrt(this.zDim) + 4;
+    const bound = this.limits.maxLatentNorm, pixels = this.side * this.side;
     const distance = (images, i) => {
       let sum = 0;
-      for (let p = 0; p < PIXELS; p++) {
-        const diff = (images[i * PIXELS + p] - target[p]) / 255;
+      for (let p = 0; p < pixels; p++) {
+        const diff = (images[i * pixels + p] - target[p]) / 255;
         sum += diff * diff;
       }
-      return Math.sqrt(sum / PIXELS);
+      return Math.sqrt(sum / pixels);
     };
     let best = distance(await this.render(z, this.oneHot([digit])), 0);
     let start = 0;
-    for (const [size, count] of SAMPLING_ROUNDS) {
+    for (const [size, count] of rounds) {
       const kept = [];
       for (let i = 0; i < count; i++) {
         const candidate = new Float32Array(this.zDim);
@@ -362,40 +417,43 @@ function softmaxTop(logits, count) {
     .sort((a, b) => b.probability - a.probability).slice(0, count);
 }
 
-/** 784 values 0..255 as they are, or a canvas / ImageData preprocessed as gan.latent.drawing does. */
-export function asMnistPixels(input) {
+/** field x field values 0..255 as they are, or a canvas / ImageData preprocessed as
+ * gan.latent.drawing does; `constants`: site.json's. */
+export function asMnistPixels(input, constants) {
+  const { field, min_contrast: minContrast } = constants.drawing;
+  const count = field * field;
   if (input && typeof input.getContext === "function") {
     const context = input.getContext("2d", { willReadFrequently: true });
     input = context.getImageData(0, 0, input.width, input.height);
   }
-  if (input && Number.isInteger(input.width) && input.data) return prepareDrawing(input);
-  if (input && typeof input.length === "number" && input.length === PIXELS) {
+  if (input && Number.isInteger(input.width) && input.data) return prepareDrawing(input, constants);
+  if (input && typeof input.length === "number" && input.length === count) {
     const values = Array.from(input);
     if (!values.every((v) => isNumber(v) && v >= 0 && v <= 255)) {
-      throw new InputError("a 784-value drawing must hold numbers from 0 (background) to 255 (ink)");
+      throw new InputError(`a ${count}-value drawing must hold numbers from 0 (background) to 255 (ink)`);
     }
-    if (Math.max(...values) < 0.15 * 255) throw new DrawingError("the drawing is empty (no value above the background) — draw a digit");
+    if (Math.max(...values) < minContrast * 255) throw new DrawingError("the drawing is empty (no value above the background) — draw a digit");
     return Uint8Array.from(values, (v) => Math.round(v));
   }
-  throw new InputError("a drawing must be 784 values (28x28, 0 = background, 255 = ink), a canvas or an ImageData");
+  throw new InputError(`a drawing must be ${count} values (${field}x${field}, 0 = background, 255 = ink), a canvas or an ImageData`);
 }
 
-/** gan.latent.codec.encode_latent: "z1." + urlsafe base64 (no padding) of little-endian float32. */
-export function encodeLatent(latent) {
+/** gan.latent.codec.encode_latent: the prefix ("z1.") + urlsafe base64 (no padding) of little-endian float32. */
+export function encodeLatent(latent, prefix) {
   const bytes = new Uint8Array(Float32Array.from(latent).buffer);
   let text = "";
   bytes.forEach((b) => { text += String.fromCharCode(b); });
-  return LATENT_PREFIX + btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return prefix + btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-export function decodeLatent(text, zDim) {
+export function decodeLatent(text, zDim, prefix) {
   const body = text.trim();
-  if (!body.startsWith(LATENT_PREFIX)) throw new InputError(`latent text must start with '${LATENT_PREFIX}'`);
+  if (!body.startsWith(prefix)) throw new InputError(`latent text must start with '${prefix}'`);
   let raw;
   try {
-    raw = atob(body.slice(LATENT_PREFIX.length).replace(/-/g, "+").replace(/_/g, "/"));
+    raw = atob(body.slice(prefix.length).replace(/-/g, "+").replace(/_/g, "/"));
   } catch {
-    throw new InputError(`latent text after '${LATENT_PREFIX}' is not urlsafe base64`);
+    throw new InputError(`latent text after '${prefix}' is not urlsafe base64`);
   }
   if (raw.length !== 4 * zDim) throw new InputError(`latent must hold ${zDim} numbers, the text holds ${raw.length / 4}`);
   return new Float32Array(Uint8Array.from(raw, (c) => c.charCodeAt(0)).buffer);

@@ -10,7 +10,11 @@
 // Also here: lerp, slerp, linspace and the class path of gan.model.sampling (float64 arithmetic,
 // rounded to float32 where torch's tensors are float32).
 
-export const MAX_SEED = 4294967295;   // 2^32 - 1
+// torch's CPU generator seeds MT19937 with 32 bits, and so does this port: the largest seed it
+// makes. The page accepts seeds up to gan.inputs.MAX_SEED (from site.json), which the export
+// refuses to set beyond this.
+const SEED_BITS = 32;
+const LARGEST_SEED = 2 ** SEED_BITS - 1;
 const BLOCK = 16;                     // torch's Box-Muller block (normal_fill_16)
 const MT_N = 624;
 const MT_M = 397;
@@ -43,9 +47,9 @@ export function mt19937(seed, count) {
   return out;
 }
 
-/** Whether `seed` is a seed: a whole number from 0 to 2^32 - 1. */
+/** Whether `seed` is a seed this port makes the latent of: a whole number from 0 to 2^32 - 1. */
 export function isSeed(seed) {
-  return typeof seed === "number" && Number.isInteger(seed) && seed >= 0 && seed <= MAX_SEED;
+  return typeof seed === "number" && Number.isInteger(seed) && seed >= 0 && seed <= LARGEST_SEED;
 }
 
 function boxMuller16(u, z, offset) {
@@ -62,7 +66,7 @@ function boxMuller16(u, z, offset) {
 /** torch.randn(zDim, generator=torch.Generator().manual_seed(seed)) as a Float32Array. */
 export function latentFromSeed(seed, zDim) {
   if (!isSeed(seed)) {
-    throw new RangeError(`seed must be a whole number from 0 to ${MAX_SEED}, got ${seed}`);
+    throw new RangeError(`seed must be a whole number from 0 to ${LARGEST_SEED}, got ${seed}`);
   }
   if (!Number.isInteger(zDim) || zDim < BLOCK) {
     throw new RangeError(`latents of fewer than ${BLOCK} numbers are not supported (z_dim ${zDim})`);
