@@ -10,6 +10,7 @@ Explore tab's named directions.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -17,7 +18,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from gan.inputs import AUTO_DIGIT, MAX_DIRECTION_STRENGTH, MAX_STEPS
-from gan.serving.service import DigitService
+from gan.serving.service import Animation, DigitService
 
 from .explore import DIRECTION_SLOTS, edit_json, slider_updates
 from .widgets import LIVE, PRIVATE, checked_by_handler, digit_radio, from_page, picture, psi_slider, slider, \
@@ -30,7 +31,27 @@ PEN_RADIUS = 14
 NOTHING_TO_SEARCH = "Draw a digit on the canvas (or upload a picture of one) first."
 UPLOAD_RULE = ("upload a picture of a digit (PNG, JPEG, GIF, BMP, WebP, TIFF); from Python, "
                "gradio_client.handle_file(path) uploads one")
-NO_VIEWS = (None,) * 8  # a cleared canvas: every view of the drawing cleared with it
+
+
+class FoundViews(NamedTuple):
+    """What a search shows, in the order of the tab's outputs for it."""
+    seen: object        # the drawing as the model sees it
+    reading: object     # what the classifier reads (top 3)
+    found: object       # the generator's closest digit
+    latent: object      # the found latent as text
+    digit_used: object  # the digit it was searched as
+
+
+class StyleViews(NamedTuple):
+    """The found style written out, in the order of the tab's outputs for it."""
+    row: object         # as digits 0-9
+    strip: object       # morphing into the target digit: the frames
+    gif: object         # ... and their animation
+
+
+NO_STYLE = StyleViews(None, None, None)
+# a cleared canvas: every view of the drawing cleared with it
+NO_VIEWS = (*FoundViews(None, None, None, None, None), *NO_STYLE)
 
 # The canvas starts with no tool picked, so a first stroke would select the hint text instead
 # of drawing: pick the pen whenever neither pen nor eraser is (the tab's first show, and after
@@ -90,18 +111,24 @@ class DrawHandlers:
         # where Gradio keeps what visitors and clients upload (and nothing else)
         self.upload_folder = upload_folder if upload_folder is not None else get_upload_folder()
 
-    def _found(self, image, digit) -> tuple:
-        """(drawing as the model sees it, reading, reconstruction, latent, searched digit)."""
-        drawing, found, reading, latent, digit_used = self.service.draw(image, digit)
-        return drawing, reading, found, latent, digit_used
+    def _found(self, image, digit) -> FoundViews:
+        result = self.service.draw(image, digit)
+        return FoundViews(seen=result.drawing, reading=result.reading, found=result.reconstruction,
+                          latent=result.latent, digit_used=result.digit)
 
-    def _style_views(self, latent, digit_used, psi, strengths, target, steps) -> tuple:
-        """(the style as 0-9, morph strip, morph GIF): the row first, the morph after it."""
+    def _style_views(self, latent, digit_used, psi, strengths, target, steps) -> StyleViews:
+        """The row first, the morph after it."""
         row = self.service.restyle(latent, psi, strengths)
-        return (row, *self.service.style_morph(latent, digit_used, target, steps, psi))
+        morph = self.service.style_morph(latent, digit_used, target, steps, psi)
+        return StyleViews(row=row, strip=morph.strip, gif=morph.gif)
+
+    def _all_views(self, image, digit, psi, strengths, target, steps) -> tuple:
+        """FoundViews then StyleViews: one answer for everything the drawing shows."""
+        found = self._found(image, digit)
+        return (*found, *self._style_views(found.latent, found.digit_used, psi, strengths, target, steps))
 
     @user_errors
-    def draw(self, image, digit=AUTO_DIGIT) -> tuple:
+    def draw(self, image, digit=AUTO_DIGIT) -> FoundViews:
         """/draw: an uploaded picture (or, called from Python, a PIL image or an array)."""
         if not isinstance(image, (np.ndarray, Image.Image)):
             image = uploaded_file(image, self.upload_folder)
@@ -114,8 +141,7 @@ class DrawHandlers:
         image = canvas_image(sketch)
         if image is None:
             return NO_VIEWS
-        found = self._found(image, digit)
-        return (*found, *self._style_views(found[3], found[4], psi, strengths, target, steps))
+        return self._all_views(image, digit, psi, strengths, target, steps)
 
     @user_errors
     def find_views(self, sketch, upload, digit, psi=1.0, strengths="{}", target=8, steps=12) -> tuple:
@@ -125,21 +151,20 @@ class DrawHandlers:
             if upload is None:
                 raise ValueError(NOTHING_TO_SEARCH)
             image = uploaded_file(upload, self.upload_folder)
-        found = self._found(image, digit)
-        return (*found, *self._style_views(found[3], found[4], psi, strengths, target, steps))
+        return self._all_views(image, digit, psi, strengths, target, steps)
 
     @user_errors
-    def style_views(self, latent, digit_used, psi=1.0, strengths="{}", target=8, steps=12) -> tuple:
+    def style_views(self, latent, digit_used, psi=1.0, strengths="{}", target=8, steps=12) -> StyleViews:
         """After an upload's search: its style row and morph (nothing without a latent)."""
         if _blank(latent) or digit_used is None:
-            return None, None, None
+            return NO_STYLE
         return self._style_views(latent, digit_used, psi, strengths, target, steps)
 
     @user_errors
-    def morph(self, latent, digit_a, digit_b, steps, psi) -> tuple:
+    def morph(self, latent, digit_a, digit_b, steps, psi) -> Animation:
         # A pasted latent has no searched digit yet: nothing to morph from (and no error to show).
         if _blank(latent) or digit_a is None:
-            return None, None
+            return Animation(None, None)
         return self.service.style_morph(latent, digit_a, digit_b, steps, psi)
 
     @user_errors
@@ -235,8 +260,9 @@ def build_draw_tab(h: DrawHandlers) -> dict:
         target, steps, strip, gif = _morph_controls()
         strengths, edit = _steering_controls()
     tab.select(None, js=PICK_THE_PEN, **PRIVATE)
-    found_io = [seen, reading, found, latent, digit_used]
-    views, style_inputs = [style_row, strip, gif], [psi, edit, target, steps]
+    found_io = list(FoundViews(seen=seen, reading=reading, found=found, latent=latent, digit_used=digit_used))
+    views = list(StyleViews(row=style_row, strip=strip, gif=gif))
+    style_inputs = [psi, edit, target, steps]
     sketch.change(h.sketch_views, inputs=[sketch, digit, *style_inputs], outputs=found_io + views,
                   **LIVE, **PRIVATE)
     find.click(h.find_views, inputs=[sketch, upload, digit, *style_inputs], outputs=found_io + views,
@@ -252,6 +278,7 @@ def build_draw_tab(h: DrawHandlers) -> dict:
           api_description="A latent (text from /draw or a list of numbers) written as digits 0-9; "
                           "strengths optional, as for /explore.")
     gr.on([latent.input, target.change, steps.change, psi.change], h.morph,
-          inputs=[latent, digit_used, target, steps, psi], outputs=[strip, gif], **LIVE, **PRIVATE)
+          inputs=[latent, digit_used, target, steps, psi], outputs=list(Animation(strip=strip, gif=gif)),
+          **LIVE, **PRIVATE)
     gr.on([s.change for s in strengths], h.edit_json, inputs=strengths, outputs=edit, **LIVE, **PRIVATE)
     return {"fn": h.sliders, "outputs": strengths}

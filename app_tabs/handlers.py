@@ -2,6 +2,8 @@
 (app_tabs.widgets.user_errors)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import gradio as gr
 
 from gan.inputs import random_seed
@@ -9,7 +11,18 @@ from gan.serving.service import DigitService
 
 from .widgets import user_errors
 
-TRAINING_PICTURES = ("samples", "loss_curve", "progress", "nearest_neighbours")
+
+class ModelTabViews(NamedTuple):
+    """The Model tab's outputs, in order: the card, its details, the four training pictures."""
+    card: object
+    details: object
+    samples: object
+    loss_curve: object
+    progress: object
+    nearest_neighbours: object
+
+
+TRAINING_PICTURES = ModelTabViews._fields[2:]
 
 
 class Handlers:
@@ -26,9 +39,9 @@ class Handlers:
         self.random_seed = random_seed
 
     @user_errors
-    def model_tab(self) -> tuple:
-        """Markdown, JSON details, then the four training pictures (hidden when absent)."""
+    def model_tab(self) -> ModelTabViews:
+        """The card's markdown and details, and the training pictures (hidden when absent)."""
         card = self.service.model_card()
-        return (card.markdown, card.details,
-                *(gr.Image(value=card.images[k], visible=card.images[k] is not None)
-                  for k in TRAINING_PICTURES))
+        pictures = {k: gr.Image(value=card.images[k], visible=card.images[k] is not None)
+                    for k in TRAINING_PICTURES}
+        return ModelTabViews(card=card.markdown, details=card.details, **pictures)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .handlers import Handlers
+from .handlers import Handlers, ModelTabViews
 
 
 @dataclass
@@ -36,8 +36,9 @@ def build_model_tab(handlers: Handlers) -> ModelTab:
         concurrency_id="reload",
         api_description="Load the weights folder again; the old model keeps serving if the "
                         "new weights are invalid.")
-    redraw = {"fn": handlers.model_tab,
-              "outputs": [card, details, samples, loss_curve, progress, neighbours]}
+    outputs = ModelTabViews(card=card, details=details, samples=samples, loss_curve=loss_curve,
+                            progress=progress, nearest_neighbours=neighbours)
+    redraw = {"fn": handlers.model_tab, "outputs": list(outputs)}
     return ModelTab(redraw, reloaded)
 
 

@@ -3,13 +3,19 @@
 Reads what gpu.sh left in RESULTS_DIR (steps.tsv, env.json, bench_*.json, the quality run and
 its evaluation) and writes summary.md and summary.json there: the step outcomes, the
 throughput tables, and the issue's goals (a 60,000-image epoch in <= 1 s; the quality bar in
-<= 60 s of wall time from `python train.py` to exported weights) as met or not.
+<= 60 s of wall time from `python train.py` to exported weights) as met or not. The quality
+bar is the one shipped weights must reach: gan.measure.evaluation's SHIPPING_GOALS, judged by
+its unmet_goals.
 """
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+
+from gan.files import JsonFileError
+from gan.files import read_json as read_json_file
+from gan.measure.evaluation import SHIPPING_GOALS, unmet_goals
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHES = [("bench_eager", "eager, as train() runs now"),
@@ -19,9 +25,12 @@ EPOCH_GOAL_S, QUALITY_GOAL_S = 1.0, 60.0
 
 
 def read_json(path: Path):
+    """What a step left in `path`; None when it left nothing, or something broken (said on
+    stderr: the summary is written all the same)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_json_file(path, what="a step's result", expect=None, missing=None)
+    except JsonFileError as exc:
+        print(f"gpu_summary: {exc}", file=sys.stderr)
         return None
 
 
@@ -34,34 +43,40 @@ def read_steps(results: Path) -> list[dict]:
 
 
 def meets_bar(m: dict, shipped: dict | None) -> dict:
-    """The shipped quality bar: >= 99% class accuracy, every digit >= 97%, a Frechet ratio
-    (distance over the train-vs-test floor) no worse than the shipped weights'."""
-    per_digit = m["class_accuracy_per_digit"]
-    worst = min(per_digit.values()) if isinstance(per_digit, dict) else min(per_digit)
-    result = {"class_accuracy": m["class_accuracy"], "worst_digit": worst,
-              "frechet_distance": m["frechet_distance"], "frechet_ratio": m.get("frechet_ratio_to_floor"),
-              "coverage": m.get("coverage")}
-    ratio_ok = None
-    if shipped and result["frechet_ratio"] is not None:
-        ratio_ok = result["frechet_ratio"] <= shipped["frechet_ratio_to_floor"]
-    result["meets_bar"] = bool(m["class_accuracy"] >= 0.99 and worst >= 0.97 and ratio_ok)
+    """The quality run's full evaluation against the shipping goals (unmet_goals: the bar the
+    shipped weights met), and whether it beats the shipped weights (a Frechet ratio no worse,
+    a higher coverage)."""
+    unmet = unmet_goals(m)
+    result = {"class_accuracy": m["class_accuracy"], "worst_digit": m["class_accuracy_min_digit"],
+              "frechet_distance": m["frechet_distance"], "frechet_ratio": m["frechet_ratio_to_floor"],
+              "coverage": m["coverage"], "unmet_goals": unmet, "meets_bar": not unmet}
     if shipped:
-        result["beats_shipped"] = bool(ratio_ok and result["coverage"] is not None
+        result["beats_shipped"] = bool(result["frechet_ratio"] <= shipped["frechet_ratio_to_floor"]
                                        and result["coverage"] > shipped["coverage"])
     return result
 
 
+def curve_meets_goals(m: dict, floor: float) -> bool:
+    """A periodic metric (metrics_history.json) against the shipping goals it measures: the
+    Frechet ratio to the floor, coverage, class accuracy and the worst digit (not the
+    diversity and memorisation checks, which only the full evaluation makes)."""
+    coverage = m.get("coverage")
+    return bool(m["frechet_distance"] / floor <= SHIPPING_GOALS["frechet_ratio_to_floor"]
+                and coverage is not None and coverage >= SHIPPING_GOALS["coverage"]
+                and m["class_accuracy"] >= SHIPPING_GOALS["class_accuracy"]
+                and min(m["class_accuracy_per_digit"]) >= SHIPPING_GOALS["class_accuracy_min_digit"])
+
+
 def first_on_curve(curve: list[dict], shipped: dict | None) -> dict | None:
-    """The first periodic metric that meets the bar, reading the shipped floor for the ratio."""
+    """The first periodic metric that meets the goals, reading the shipped weights' train-vs-
+    test Frechet distance as the floor."""
     if not shipped:
         return None
     floor = shipped["frechet_distance_train_vs_test"]
     for m in curve:
-        ratio = m["frechet_distance"] / floor
-        if m["class_accuracy"] >= 0.99 and min(m["class_accuracy_per_digit"]) >= 0.97 \
-                and ratio <= shipped["frechet_ratio_to_floor"]:
+        if curve_meets_goals(m, floor):
             return {"step": m["step"], "minutes": m["minutes"], "train_minutes": m["train_minutes"],
-                    "frechet_ratio": ratio}
+                    "frechet_ratio": m["frechet_distance"] / floor}
     return None
 
 
@@ -81,9 +96,12 @@ def summarize(results: Path) -> dict:
                                       "met": best["epoch_s"] <= EPOCH_GOAL_S}
     evaluated = read_json(results / "quality_weights" / "metrics.json")
     wall = seconds.get("quality_train")
-    summary["quality"] = evaluated and {**meets_bar(evaluated, shipped), "wall_s": wall,
-                                        "met": bool(wall is not None and wall <= QUALITY_GOAL_S
-                                                    and meets_bar(evaluated, shipped)["meets_bar"])}
+    if evaluated:
+        bar = meets_bar(evaluated, shipped)
+        summary["quality"] = {**bar, "wall_s": wall,
+                              "met": bool(wall is not None and wall <= QUALITY_GOAL_S and bar["meets_bar"])}
+    else:
+        summary["quality"] = evaluated
     summary["quality_curve_first_bar"] = first_on_curve(
         read_json(results / "quality_run" / "metrics_history.json") or [], shipped)
     summary["shipped"] = shipped and {k: shipped.get(k) for k in ("class_accuracy", "class_accuracy_min_digit",
@@ -116,10 +134,11 @@ def format_markdown(s: dict) -> str:
                                                       f"({'met' if e['met'] else 'not met'})" if e else "not measured"))
     q = s.get("quality")
     if q:
-        lines.append(f"- quality bar in <= {QUALITY_GOAL_S:g} s: wall {q['wall_s']} s, accuracy "
+        lines.append(f"- quality bar (the shipping goals) in <= {QUALITY_GOAL_S:g} s: wall {q['wall_s']} s, accuracy "
                      f"{q['class_accuracy']:.2%}, worst digit {q['worst_digit']:.2%}, Frechet ratio "
                      f"{q['frechet_ratio']:.2f}, coverage {q['coverage']:.3f} -> {'met' if q['met'] else 'not met'}"
                      + (f"; beats the shipped weights: {q['beats_shipped']}" if "beats_shipped" in q else ""))
+        lines += [f"  - unmet: {goal}" for goal in q["unmet_goals"]]
     else:
         lines.append("- quality bar: not measured")
     if s.get("shipped"):

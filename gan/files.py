@@ -1,9 +1,11 @@
 """Files the user owns are never left half-written: temp file beside the target, fsync,
-rename. Plus the app's private output folder of unique, short-lived files."""
+rename. Plus the app's private output folder of unique, short-lived files, and the two reads
+every module shares: a file's sha256 and a JSON file with an error that says what is wrong."""
 from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -55,6 +57,59 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes as 64 lower-case hex digits, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class JsonFileError(ValueError):
+    """A JSON file that is missing, unreadable, not JSON or not the expected kind of value.
+    `str(error)` names the file and what is wrong; `reason` is what is wrong alone."""
+
+    def __init__(self, path: Path, what: str, reason: str):
+        super().__init__(f"{path}: {what} {reason}")
+        self.path, self.what, self.reason = path, what, reason
+
+
+_MISSING_RAISES = object()
+_JSON_KINDS = {dict: "a JSON object", list: "a JSON array", str: "a string", bool: "true or false",
+               int: "a number", float: "a number", type(None): "null"}
+
+
+def read_json(path: str | os.PathLike, *, what: str = "the file", expect: type | None = dict,
+              missing: Any = _MISSING_RAISES) -> Any:
+    """The value in the JSON file `path`.
+
+    `expect` is the type the value must have (None: any). A file that is not there gives
+    `missing` when it is passed; otherwise, and for a file that cannot be read, is not JSON
+    or holds another kind of value, `JsonFileError` (a ValueError) names the file, `what` it
+    is (e.g. "the model config") and what is wrong.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if missing is not _MISSING_RAISES:
+            return missing
+        raise JsonFileError(path, what, "is not there") from None
+    except OSError as exc:
+        raise JsonFileError(path, what, f"cannot be read ({exc})") from exc
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise JsonFileError(path, what, f"is not valid JSON (not UTF-8 text: {exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise JsonFileError(path, what, f"is not valid JSON ({exc})") from exc
+    if expect is not None and not isinstance(value, expect):
+        kind = _JSON_KINDS.get(type(value), type(value).__name__)
+        raise JsonFileError(path, what, f"holds {kind}, expected {_JSON_KINDS.get(expect, expect.__name__)}")
+    return value
 
 
 class OutputFolder:

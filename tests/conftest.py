@@ -5,23 +5,68 @@ commands/ for its command modules), app/ for the Gradio UI, benchmarks/, and sup
 helpers the tests share. Fixtures for the core library (gan/, train.py) are prefixed `core_`.
 Everything is tiny (8-channel models, a few dozen synthetic images) so the suite runs on two
 CPU cores.
+
+No test reaches the internet: telemetry is off and the Hub offline (set here before gradio or
+huggingface_hub is imported, and in core_env for subprocesses), and a guard refuses every
+connection or name lookup for another machine and fails the test it happened in, naming the
+host (tests/support/loopback_guard.py).
 """
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-import torch
+from tests.support.processes import OFFLINE_ENV, REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
-from gan.config import ModelConfig, TrainConfig
+os.environ.update(OFFLINE_ENV)  # before anything below imports gradio or huggingface_hub
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from gan.config import ModelConfig, TrainConfig  # noqa: E402
+from tests.support.loopback_guard import RecordingGuard  # noqa: E402
+
+# REPO_ROOT, TINY_TRAIN_FLAGS and core_env live in tests.support.processes; tests that still
+# import them from here keep working until they switch.
+
 # The library's own folders: their tests run torch on one thread (see core_single_thread).
 CORE_TEST_FOLDERS = {"base", "commands", "latent", "measure", "model", "training"}
 
+
+# ----------------------------------------------------------------------------- no internet
+
+NETWORK_GUARD = RecordingGuard()
+
+
+def pytest_configure(config):
+    NETWORK_GUARD.install()
+
+
+def pytest_unconfigure(config):
+    NETWORK_GUARD.uninstall()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test fails when anything tried to reach another machine while it ran (its setup,
+    call or teardown; module fixtures count toward the first test that uses them), even
+    where the caller swallowed the refusal."""
+    report = yield
+    hosts = NETWORK_GUARD.take()
+    if hosts:
+        message = (f"tried to reach {', '.join(hosts)} during {call.when}: tests may only connect to "
+                   "this machine (127.0.0.0/8, ::1, localhost, Unix sockets)")
+        if report.passed:
+            report.outcome, report.longrepr = "failed", message
+        else:
+            report.sections.append(("loopback guard", message))
+    return report
+
+
+# ----------------------------------------------------------------------------- core fixtures
 
 @pytest.fixture(autouse=True)
 def core_single_thread(request):
@@ -85,15 +130,6 @@ def core_threads():
     torch.set_num_threads(before)
 
 
-def core_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DIGITGAN_DATA_DIR", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    env["OMP_NUM_THREADS"] = "1"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 @pytest.fixture
 def core_run(tmp_path):
     """Run a command in a subprocess with the repo importable, cwd = tmp_path (so relative
@@ -104,11 +140,6 @@ def core_run(tmp_path):
                               text=True, timeout=timeout)
 
     return run
-
-
-TINY_TRAIN_FLAGS = ["--synthetic-size", "64", "--batch-size", "8", "--g-width", "8", "--d-width", "8",
-                    "--metrics-every", "0", "--no-evaluate", "--no-directions", "--no-progress",
-                    "--device", "cpu", "--threads", "1"]
 
 
 @pytest.fixture

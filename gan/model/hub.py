@@ -9,8 +9,6 @@ every failure is a `WeightsError` that names the repo and the revision.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shutil
 import tempfile
@@ -18,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import JsonFileError, file_sha256, read_json
+from .card import measured_lines, measured_other_weights, model_card, training_lines
 from .weights import (CONFIG_FILE, DIRECTIONS_FILE, ENCODER_FILE, METRICS_FILE, TRAINING_FILE, WEIGHTS_FILE,
                       WeightsError, load_generator)
 
@@ -150,7 +150,7 @@ def _check_files(folder: Path, ref: HubRef) -> None:
                                f"{' and '.join(REQUIRED_FILES)}")
     for path in sorted(folder.glob("*.safetensors")):
         blob = path.resolve()
-        if _SHA256.fullmatch(blob.name) and _file_sha256(blob) != blob.name:
+        if _SHA256.fullmatch(blob.name) and file_sha256(blob) != blob.name:
             raise WeightsError(f"{ref}: {path.name} in the cache is corrupt (its sha256 is not "
                                f"{blob.name[:12]}...); delete {blob} and fetch again")
 
@@ -204,45 +204,18 @@ CARD_METRICS = {"class_accuracy": "Class accuracy (the classifier sees the asked
                 "class_accuracy_min_digit": "Class accuracy, worst digit",
                 "frechet_distance": "Frechet distance in classifier-feature space",
                 "coverage": "Coverage of the real test digits"}
-CARD_TABLE = (*CARD_METRICS, "frechet_distance_train_vs_test", "coverage_train_vs_test",
-              "samples", "truncation_psi", "seeds")
 CARD_TAGS = ["gan", "conditional-gan", "mnist", "image-generation", "pytorch", "safetensors"]
-TRAINING_FACTS = ("step", "seed", "device", "world_size", "wall_time_minutes", "torch_version")
+# What each side file is, in the error that says it is broken.
+_SIDE_FILE_NAMES = {CONFIG_FILE: "the model config", TRAINING_FILE: "the training record",
+                    METRICS_FILE: "the evaluation report"}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
+    """A JSON object beside the weights ({} when the file is not there); WeightsError if broken."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise WeightsError(f"{path}: expected a JSON object")
-    return data
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _metrics_section(weights_dir: Path) -> tuple[dict[str, Any], list[str]]:
-    """metrics.json (empty when it measured other weights than these) and its card lines."""
-    metrics = _read_json(weights_dir / METRICS_FILE)
-    if not metrics:
-        return {}, []
-    measured, lines = metrics.get("weights_sha256"), ["## Measured (metrics.json)", ""]
-    actual = _file_sha256(weights_dir / WEIGHTS_FILE)
-    if isinstance(measured, str) and measured and not actual.startswith(measured):
-        return {}, lines + [f"metrics.json measured other weights ({measured}; these are "
-                            f"{actual[:len(measured)]}), so no figures are given here.", ""]
-    rows = [f"| {key} | {metrics[key]:.4g} |" if isinstance(metrics[key], float)
-            else f"| {key} | {metrics[key]} |" for key in CARD_TABLE if key in metrics]
-    return metrics, lines + ["| metric | value |", "| --- | --- |", *rows, ""]
+        return read_json(path, what=_SIDE_FILE_NAMES.get(path.name, "the file"), missing={})
+    except JsonFileError as exc:
+        raise WeightsError(str(exc)) from exc
 
 
 def _front_matter(repo_id: str, metrics: dict[str, Any], license: str) -> str:
@@ -254,34 +227,34 @@ def _front_matter(repo_id: str, metrics: dict[str, Any], license: str) -> str:
                for key, name in CARD_METRICS.items() if isinstance(metrics.get(key), (int, float))]
     data = hub.ModelCardData(library_name="digitgan", license=license, tags=CARD_TAGS,
                              datasets=["mnist"], model_name=repo_id, eval_results=results or None)
-    return data.to_yaml().rstrip("\n") + "\n"
+    return data.to_yaml()
 
 
 def hub_model_card(weights_dir: str | Path, *, repo_id: str, command: str | None = None,
                    license: str = "mit") -> str:
     """README.md for the model repo: YAML front matter (library, tags, dataset, license, the
     measured metrics as model-index), then how to use the weights and how they were made.
-    `command` is the training command; training.json's when left out."""
+    `command` is the training command; training.json's when left out. metrics.json's figures
+    are left out when it measured other weights."""
     weights_dir = Path(weights_dir)
     check_repo_id(repo_id)
     config, training = _read_json(weights_dir / CONFIG_FILE), _read_json(weights_dir / TRAINING_FILE)
-    metrics, metrics_lines = _metrics_section(weights_dir)
-    command = command or training.get("command")
+    metrics, sha256 = _read_json(weights_dir / METRICS_FILE), file_sha256(weights_dir / WEIGHTS_FILE)
+    indexed = metrics if measured_other_weights(metrics, sha256) is None else {}
     shape = ", ".join(f"{key} {config[key]}" for key in ("z_dim", "embed_dim", "g_width") if key in config)
-    lines = [f"# DigitGAN generator: {repo_id}", "",
-             f"A class-conditional GAN generator for 28x28 MNIST digits ({shape}): a digit and a "
-             "seed give one image. The weights are `config.json` + `model.safetensors`, loaded "
-             "strictly and never unpickled.", "", "## Use", "", "```python",
-             "from gan import load_generator", "from gan.model.hub import fetch_hub_weights", "",
-             f'generator = load_generator(fetch_hub_weights("{HUB_SCHEME}{repo_id}"))',
-             "images = generator.generate([3, 3, 8], [0, 1, 42])  # uint8 (3, 28, 28)", "```", "",
-             *metrics_lines]
-    if command or training:
-        lines += ["## Training", "", *(["```bash", command, "```", ""] if command else []),
-                  *[f"- {key}: {training[key]}" for key in TRAINING_FACTS if key in training], ""]
     present = [name for name in (*REQUIRED_FILES, *SIDE_FILES) if (weights_dir / name).is_file()]
-    lines += ["## Files", "", *[f"- `{name}`" for name in present]]
-    return f"---\n{_front_matter(repo_id, metrics, license)}---\n\n" + "\n".join(lines) + "\n"
+    sections = [
+        (None, [f"A class-conditional GAN generator for 28x28 MNIST digits ({shape}): a digit and a "
+                "seed give one image. The weights are `config.json` + `model.safetensors`, loaded "
+                "strictly and never unpickled."]),
+        ("Use", ["```python", "from gan import load_generator", "from gan.model.hub import fetch_hub_weights", "",
+                 f'generator = load_generator(fetch_hub_weights("{HUB_SCHEME}{repo_id}"))',
+                 "images = generator.generate([3, 3, 8], [0, 1, 42])  # uint8 (3, 28, 28)", "```"]),
+        ("Measured (metrics.json)", measured_lines(metrics, sha256)),
+        ("Training", training_lines(training, command)),
+        ("Files", [f"- `{name}`" for name in present])]
+    return model_card(sections, title=f"DigitGAN generator: {repo_id}",
+                      front_matter=_front_matter(repo_id, indexed, license))
 
 
 def upload_folder_to_hub(folder: Path, *, repo_id: str, token: str | None, revision: str,

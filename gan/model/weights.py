@@ -8,7 +8,6 @@ with the wrong config. Loading never unpickles anything.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_bytes
 
 from ..config import ModelConfig
-from ..files import atomic_write_bytes, atomic_write_json
+from ..files import JsonFileError, atomic_write_bytes, atomic_write_json, file_sha256, read_json
 from .networks import Generator
 
 # A weights folder: one list of names for whoever writes or reads one.
@@ -86,9 +85,9 @@ def read_config(folder: str | os.PathLike) -> ModelConfig:
         raise WeightsError(f"{path} not found: a weights folder holds {CONFIG_FILE} and "
                            f"{WEIGHTS_FILE}.", hint=make_weights_command(Path(folder)))
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{path}: not valid JSON ({exc})") from exc
+        data = read_json(path, what="the model config")
+    except JsonFileError as exc:
+        raise WeightsError(str(exc)) from exc
     return _parse_config(data, str(path))
 
 
@@ -108,11 +107,7 @@ def _parse_config(data: Any, where: str) -> ModelConfig:
 
 def weights_fingerprint(folder: str | os.PathLike, length: int = 12) -> str:
     """Short sha256 of model.safetensors: names exactly which weights made an image."""
-    digest = hashlib.sha256()
-    with open(Path(folder) / WEIGHTS_FILE, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:length]
+    return file_sha256(Path(folder) / WEIGHTS_FILE)[:length]
 
 
 def load_generator(folder: str | os.PathLike = "weights", *,

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, NamedTuple
 
 from ..config import ModelConfig
-from ..files import OutputFolder
+from ..files import JsonFileError, OutputFolder, read_json
 from ..latent.direction_search import FULL_SEARCH
 from ..latent.encoder_search import EncoderSearchSettings
 from ..latent.inversion import InversionSettings
+from ..model.card import measured_lines, model_card, training_lines
 from ..model.networks import Discriminator, count_parameters
 from ..model.weights import (LOSS_CURVE_FILE, METRICS_FILE, NEIGHBOURS_FILE, PROGRESS_GIF,
                              SAMPLES_FILE, TRAINING_FILE)
@@ -34,54 +34,20 @@ class ModelCard:
     images: dict[str, Path | None]   # samples, loss_curve, progress, nearest_neighbours
 
 
-def _read_json(path: Path) -> tuple[Any, str | None]:
-    if not path.is_file():
-        return None, None
+class SideFile(NamedTuple):
+    """A JSON object beside the weights, as the app reads it: never an error, at most a note."""
+    data: dict | None       # None: not there, or broken
+    problem: str | None     # what is wrong with it, when it is broken
+
+
+_SIDE_FILE_NAMES = {TRAINING_FILE: "the training record", METRICS_FILE: "the evaluation report"}
+
+
+def read_side_file(path: Path) -> SideFile:
     try:
-        return json.loads(path.read_text()), None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"{path.name} could not be read: {exc}"
-
-
-def _pct(value: Any) -> str:
-    return f"{value:.2%}" if isinstance(value, (int, float)) else "n/a"
-
-
-def _num(value: Any, fmt: str = ".3f") -> str:
-    return format(value, fmt) if isinstance(value, (int, float)) else "n/a"
-
-
-def metrics_summary(metrics: Mapping[str, Any]) -> list[str]:
-    """Markdown bullet lines for the headline numbers of metrics.json (missing keys: skipped)."""
-    lines = []
-    if "class_accuracy" in metrics:
-        line = f"- class accuracy (our MNIST classifier sees the asked-for digit): **{_pct(metrics['class_accuracy'])}**"
-        if "class_accuracy_min_digit" in metrics:
-            line += f", worst digit {_pct(metrics['class_accuracy_min_digit'])}"
-        lines.append(line)
-    if "frechet_distance" in metrics:
-        line = f"- Frechet distance in classifier-feature space: **{_num(metrics['frechet_distance'], '.2f')}**"
-        if "frechet_distance_train_vs_test" in metrics:
-            line += f" (real train vs test: {_num(metrics['frechet_distance_train_vs_test'], '.2f')})"
-        lines.append(line)
-    if "coverage" in metrics:
-        line = f"- coverage: **{_num(metrics['coverage'])}**"
-        if "coverage_train_vs_test" in metrics:
-            line += f" (real train vs test: {_num(metrics['coverage_train_vs_test'])})"
-        lines.append(line)
-    if isinstance(metrics.get("diversity_ratio_per_digit"), dict):
-        ratios = metrics["diversity_ratio_per_digit"]
-        lines.append("- diversity ratio per digit (samples / real): "
-                     + " ".join(f"{d}: {_num(r, '.2f')}" for d, r in ratios.items()))
-    memo = metrics.get("memorisation")
-    if isinstance(memo, dict) and "sample_to_train_rms_median" in memo:
-        lines.append(f"- median RMS distance to the nearest training image: "
-                     f"{_num(memo['sample_to_train_rms_median'])} "
-                     f"(real test images: {_num(memo.get('test_to_train_rms_median'))})")
-    if "samples" in metrics:
-        lines.append(f"- measured on {metrics['samples']} samples, truncation psi "
-                     f"{metrics.get('truncation_psi', 'n/a')}")
-    return lines
+        return SideFile(read_json(path, what=_SIDE_FILE_NAMES.get(path.name, "the file"), missing=None), None)
+    except JsonFileError as exc:
+        return SideFile(None, f"{path.name} could not be read: {exc.reason}")
 
 
 def _compact(obj: Any, max_list: int = 20) -> Any:
@@ -95,87 +61,106 @@ def _compact(obj: Any, max_list: int = 20) -> Any:
     return obj
 
 
-def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: str | None = None) -> ModelCard:
-    g = model.generator
+def _weights_lines(model: LoadedModel, last_error: str | None) -> list[str]:
     source = f"the Hub repo `{model.hub_ref}`" if model.hub_ref else f"`{model.folder}`"
     lines = [f"**Weights** `{model.fingerprint}`"
              + (f" from {source}" if model.folder else " (in memory)")
-             + f", loaded {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(model.loaded_at))}",
-             f"**Generator** {count_parameters(g):,} parameters; config "
+             + f", loaded {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(model.loaded_at))}", "",
+             f"**Generator** {count_parameters(model.generator):,} parameters; config "
              + ", ".join(f"{k}={v}" for k, v in model.config.to_dict().items())]
     if last_error:
-        lines.append(f"**Last reload failed** (still serving the weights above): {last_error}")
+        lines += ["", f"**Last reload failed** (still serving the weights above): {last_error}"]
+    return lines
+
+
+def _training_lines(training: SideFile) -> list[str]:
+    if training.problem:
+        return [f"*{training.problem}*"]
+    if training.data is None:
+        return ["No training.json next to the weights."]
+    return training_lines(training.data) or ["training.json names no command and no facts."]
+
+
+def _measured_lines(metrics: SideFile, fingerprint: str) -> list[str]:
+    if metrics.problem:
+        return [f"*{metrics.problem}*"]
+    if metrics.data is None:
+        return ["No metrics.json yet (`python -m gan.evaluate` writes it)."]
+    return measured_lines(metrics.data, fingerprint) or ["metrics.json holds none of the headline numbers."]
+
+
+def _training_pictures(folder: Path, fingerprint: str, output: OutputFolder) -> dict[str, Path | None]:
+    """Copies of the run's pictures beside the weights, in the output folder (None: absent)."""
+    images: dict[str, Path | None] = {}
+    for key, name in (("samples", SAMPLES_FILE), ("loss_curve", LOSS_CURVE_FILE),
+                      ("progress", PROGRESS_GIF), ("nearest_neighbours", NEIGHBOURS_FILE)):
+        source, images[key] = folder / name, None
+        if source.is_file():
+            with contextlib.suppress(OSError):
+                images[key] = output.write(f"{Path(name).stem}_{fingerprint[:8]}", source.suffix,
+                                           source.read_bytes())
+    return images
+
+
+def build_model_card(model: LoadedModel, output: OutputFolder, *, last_error: str | None = None) -> ModelCard:
+    """The Model tab's card (made by gan.model.card.model_card, as the Hub card is), its
+    details as JSON, and the training pictures beside the weights."""
     details: dict[str, Any] = {"weights_sha256": model.fingerprint,
                                "folder": str(model.folder) if model.folder else None,
                                "config": model.config.to_dict()}
     if model.hub_ref:
         details["hub"] = model.hub_ref
-    images: dict[str, Path | None] = {"samples": None, "loss_curve": None, "progress": None,
-                                      "nearest_neighbours": None}
+    sections = [(None, _weights_lines(model, last_error))]
+    images: dict[str, Path | None] = dict.fromkeys(("samples", "loss_curve", "progress", "nearest_neighbours"))
     folder = model.folder
     if folder is not None:
-        training, error = _read_json(folder / TRAINING_FILE)
-        if error:
-            lines.append(f"*{error}*")
-        if isinstance(training, dict):
-            details["training"] = _compact(training)
-            facts = [f"step {training['step']}" if "step" in training else None,
-                     f"seed {training['seed']}" if "seed" in training else None,
-                     f"{training['wall_time_minutes']} min" if "wall_time_minutes" in training else None,
-                     f"on {training['device']}" if "device" in training else None]
-            lines.append("**Training** " + ", ".join(f for f in facts if f))
-            if training.get("command"):
-                lines.append(f"```\n{training['command']}\n```")
-        else:
-            lines.append("**Training** no training.json next to the weights.")
-        metrics, error = _read_json(folder / METRICS_FILE)
-        if error:
-            lines.append(f"*{error}*")
-        if isinstance(metrics, dict):
-            details["metrics"] = _compact(metrics)
-            stale = metrics.get("weights_sha256") not in (None, model.fingerprint)
-            lines.append("**Evaluation** (metrics.json" + (", measured on other weights "
-                         f"{metrics.get('weights_sha256')}" if stale else "") + ")")
-            lines.extend(metrics_summary(metrics))
-        else:
-            lines.append("**Evaluation** no metrics.json yet (`python -m gan.evaluate` writes it).")
-        for key, name in (("samples", SAMPLES_FILE), ("loss_curve", LOSS_CURVE_FILE),
-                          ("progress", PROGRESS_GIF), ("nearest_neighbours", NEIGHBOURS_FILE)):
-            source = folder / name
-            if source.is_file():
-                with contextlib.suppress(OSError):
-                    images[key] = output.write(f"{Path(name).stem}_{model.fingerprint[:8]}",
-                                               source.suffix, source.read_bytes())
-    return ModelCard("\n\n".join(lines), details, images)
+        training, metrics = read_side_file(folder / TRAINING_FILE), read_side_file(folder / METRICS_FILE)
+        for key, side in (("training", training), ("metrics", metrics)):
+            if side.data is not None:
+                details[key] = _compact(side.data)
+        sections += [("Training", _training_lines(training)),
+                     ("Measured (metrics.json)", _measured_lines(metrics, model.fingerprint))]
+        images = _training_pictures(folder, model.fingerprint, output)
+    return ModelCard(model_card(sections, level=3), details, images)
+
+
+class DiscriminatorShape(NamedTuple):
+    parameters: int
+    features: int    # the width of the features h that D's heads see
 
 
 @functools.lru_cache(maxsize=8)
-def _discriminator_shape(config: ModelConfig) -> tuple[int, int]:
-    """(parameters, width of the features h that D's heads see), read off a built D."""
+def _discriminator_shape(config: ModelConfig) -> DiscriminatorShape:
+    """Read off a built D."""
     d = Discriminator(config)
-    return count_parameters(d), d.aux.in_features
+    return DiscriminatorShape(count_parameters(d), d.aux.in_features)
 
 
-def _training_record(model: LoadedModel) -> tuple[dict, dict] | None:
-    """(training.json, its train_config) next to the weights, or None if either is missing."""
-    training = _read_json(model.folder / TRAINING_FILE)[0] if model.folder else None
-    cfg = training.get("train_config") if isinstance(training, dict) else None
-    return (training, cfg) if isinstance(cfg, dict) else None
+class TrainingRecord(NamedTuple):
+    training: dict   # training.json next to the weights
+    config: dict     # its train_config
 
 
-def _r1_term(record: tuple[dict, dict] | None) -> str:
+def _training_record(model: LoadedModel) -> TrainingRecord | None:
+    """training.json next to the weights and its train_config, or None if either is missing."""
+    training = read_side_file(model.folder / TRAINING_FILE).data if model.folder else None
+    cfg = training.get("train_config") if training is not None else None
+    return TrainingRecord(training, cfg) if isinstance(cfg, dict) else None
+
+
+def _r1_term(record: TrainingRecord | None) -> str:
     """The R1 line of the objective, when these weights were trained with it."""
-    gamma = record[1].get("r1_gamma") if record else None
+    gamma = record.config.get("r1_gamma") if record else None
     if not (isinstance(gamma, (int, float)) and gamma > 0):
         return ""
     return f"\n    d_loss += {gamma:g}/2 · E‖∇ₓ D(x, y)‖²   (R1: keeps D's gradient on real images small)"
 
 
-def _training_line(record: tuple[dict, dict] | None) -> str:
+def _training_line(record: TrainingRecord | None) -> str:
     """How these weights were trained, from training.json next to them (if it is there)."""
     if record is None:
         return "*(No training.json next to these weights, so their training settings are unknown.)*"
-    training, cfg = record
+    training, cfg = record.training, record.config
     parts = [f"{training['step']:,} steps" if isinstance(training.get("step"), int) else None,
              f"batch {cfg['batch_size']}" if "batch_size" in cfg else None,
              f"aux_weight = {cfg['aux_weight']}" if "aux_weight" in cfg else None,
@@ -194,7 +179,8 @@ def how_it_works_markdown(model: LoadedModel) -> str:
     training = _training_record(model)  # read once: the objective and the training line
     r1_term = _r1_term(training)
     g_params = count_parameters(model.generator)
-    d_params, features = _discriminator_shape(c)
+    discriminator = _discriminator_shape(c)
+    d_params, features = discriminator.parameters, discriminator.features
     g2, d2 = 2 * c.g_width, 2 * c.d_width
     stddev = features == (d2 + 1) * 7 * 7  # D appends a minibatch standard-deviation channel
     stddev_text = (", plus one channel holding the standard deviation of the features across "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -47,6 +47,18 @@ class Picture:
     stem: str
 
 
+class RenderedFrames(NamedTuple):
+    """An animation's frames: a strip of them with provenance, and the raw frames (n, 28, 28)."""
+    strip: Picture
+    frames: np.ndarray
+
+
+class GridCells(NamedTuple):
+    """What each cell of a grid shows, row-major."""
+    digits: list[int]
+    seeds: list[int]
+
+
 def fit_scale(height: int, width: int, target: int = TARGET_SIDE) -> int:
     """The whole upscaling factor that brings the longer side closest to `target` from below."""
     return max(1, min(MAX_SCALE, target // max(height, width)))
@@ -67,8 +79,8 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def grid_cells(rows: int, cols: int, seed: int, mode: str, digit: int) -> tuple[list[int], list[int]]:
-    """The (digits, seeds) of a grid, row-major.
+def grid_cells(rows: int, cols: int, seed: int, mode: str, digit: int) -> GridCells:
+    """The digits and seeds of a grid, row-major.
 
     - one digit per row (0-9): row r shows digit r % 10; column c uses seed `seed + c`, so
       every row shares the same latents (same style, different digit). Rows 10-15 move on to
@@ -86,7 +98,7 @@ def grid_cells(rows: int, cols: int, seed: int, mode: str, digit: int) -> tuple[
     else:
         digits = np.random.default_rng(seed).integers(0, 10, size=n).tolist()
         seeds = [seed + i for i in range(n)]
-    return digits, [s % (MAX_SEED + 1) for s in seeds]
+    return GridCells(digits, [s % (MAX_SEED + 1) for s in seeds])
 
 
 def render_digit(model: LoadedModel, digit: int, seed: int, truncation_psi: float = 1.0, *,
@@ -118,8 +130,8 @@ def render_grid(model: LoadedModel, rows: int, cols: int, seed: int, mode: str, 
 
 def render_interpolation(model: LoadedModel, digit_a: int, seed_a: int, digit_b: int, seed_b: int,
                          steps: int, method: str = "slerp", truncation_psi: float = 1.0, *,
-                         stats: ServingStats = NO_STATS) -> tuple[Picture, np.ndarray]:
-    """(a strip of the frames with provenance, the raw frames (steps, 28, 28))."""
+                         stats: ServingStats = NO_STATS) -> RenderedFrames:
+    """The frames from (digit_a, seed_a) to (digit_b, seed_b), and a strip of them."""
     with stats.timed("interpolate.model"):
         z, classes = interpolation_path(digit_a=digit_a, seed_a=seed_a, digit_b=digit_b, seed_b=seed_b,
                                         steps=steps, z_dim=model.config.z_dim,
@@ -135,7 +147,7 @@ def render_interpolation(model: LoadedModel, digit_a: int, seed_a: int, digit_b:
                                   f"seed {seed_b} in {steps} steps, truncation psi {truncation_psi}")
     stem = (f"morph{digit_a}s{seed_a}-{digit_b}s{seed_b}_{method}{steps}_psi{truncation_psi:g}_"
             f"{model.fingerprint[:8]}")
-    return Picture(upscale(strip, scale), meta, stem), frames
+    return RenderedFrames(Picture(upscale(strip, scale), meta, stem), frames)
 
 
 def strip_of(frames: np.ndarray) -> np.ndarray:
@@ -258,7 +270,7 @@ def render_restyled(model: LoadedModel, latent: torch.Tensor, truncation_psi: fl
 
 def render_style_morph(model: LoadedModel, latent: torch.Tensor, digit_a: int, digit_b: int,
                        steps: int, truncation_psi: float = 1.0, *,
-                       stats: ServingStats = NO_STATS) -> tuple[Picture, np.ndarray]:
+                       stats: ServingStats = NO_STATS) -> RenderedFrames:
     """The latent's style kept while the digit turns from digit_a into digit_b."""
     with stats.timed("restyle.model"):
         classes = class_path(digit_a, digit_b, steps, model.config.num_classes)
@@ -268,5 +280,5 @@ def render_style_morph(model: LoadedModel, latent: torch.Tensor, digit_a: int, d
     meta = provenance(model, digit_a=digit_a, digit_b=digit_b, steps=steps,
                       latent=encode_latent(latent), truncation_psi=truncation_psi, scale=scale,
                       Description=f"a handwriting morphing from {digit_a} to {digit_b}")
-    return Picture(upscale(strip, scale), meta,
-                   f"style_morph{digit_a}-{digit_b}_{model.fingerprint[:8]}"), frames
+    stem = f"style_morph{digit_a}-{digit_b}_{model.fingerprint[:8]}"
+    return RenderedFrames(Picture(upscale(strip, scale), meta, stem), frames)

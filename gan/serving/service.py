@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 from ..files import OutputFolder
 from ..images import gif_bytes, upscale
@@ -34,12 +35,33 @@ from ..model.sampling import INTERPOLATION_METHODS
 from .direction_cache import DirectionCache
 from .model_card import ModelCard, build_model_card, how_it_works_markdown, latent_tools_markdown
 from .model_holder import LoadedModel, ModelHolder
-from .render import (GIF_SCALE, GRID_MODES, Picture, encode_png, find_style, gif_frame_ms,
+from .render import (GIF_SCALE, GRID_MODES, Picture, RenderedFrames, encode_png, find_style, gif_frame_ms,
                      render_digit, render_explored, render_explored_row, render_grid,
                      render_interpolation, render_restyled, render_style_morph)
 from .stats import ServingStats
 
 log = logging.getLogger(__name__)
+
+
+class Animation(NamedTuple):
+    """Frames from one image to another: a PNG strip of them and a GIF that plays them."""
+    strip: Path
+    gif: Path
+
+
+class ExploreViews(NamedTuple):
+    """A digit moved along named directions."""
+    digit: Path          # the edited digit
+    row: Path | None     # the same edited style as digits 0-9 (None when not asked for)
+
+
+class DrawResult(NamedTuple):
+    """A drawing's handwriting, found in latent space."""
+    drawing: Path                # the drawing as the model sees it
+    reconstruction: Path         # the generator's closest image
+    reading: dict[str, float]    # the classifier's top-3 reading
+    latent: str                  # the found latent as text (for /restyle)
+    digit: int                   # the digit it was searched as
 
 
 class ClassifierCache:
@@ -135,8 +157,8 @@ class DigitService:
 
     def interpolate(self, digit_a: object, seed_a: object, digit_b: object, seed_b: object,
                     steps: object = 12, method: object = "slerp",
-                    truncation_psi: object = 1.0) -> tuple[Path, Path]:
-        """(PNG strip of the frames, animated GIF playing A -> B -> A)."""
+                    truncation_psi: object = 1.0) -> Animation:
+        """The frames from A to B: a PNG strip and an animated GIF playing A -> B -> A."""
         with self.stats.timed("interpolate.handler"):
             model = self.model()
             n = model.config.num_classes
@@ -145,9 +167,13 @@ class DigitService:
             steps = as_steps(steps)
             method = as_choice(method, "method", INTERPOLATION_METHODS)
             psi = as_truncation(truncation_psi)
-            strip, frames = render_interpolation(model, digit_a, seed_a, digit_b, seed_b, steps,
-                                                 method, psi, stats=self.stats)
-            return self.write_png("interpolate", strip), self.write_gif("interpolate", strip, frames)
+            rendered = render_interpolation(model, digit_a, seed_a, digit_b, seed_b, steps,
+                                            method, psi, stats=self.stats)
+            return self._animation("interpolate", rendered)
+
+    def _animation(self, kind: str, rendered: RenderedFrames) -> Animation:
+        return Animation(self.write_png(kind, rendered.strip),
+                         self.write_gif(kind, rendered.strip, rendered.frames))
 
     def write_gif(self, kind: str, strip: Picture, frames) -> Path:
         """The frames as a GIF playing forward and back, with the strip's provenance as JSON
@@ -170,34 +196,35 @@ class DigitService:
 
         `strengths`: a list with one number per direction (in the order of
         `latent_directions()`), an object keyed by direction name, or JSON text of either."""
-        return self.explore_views(digit, seed, strengths, truncation_psi, row=False)[0]
+        return self.explore_views(digit, seed, strengths, truncation_psi, row=False).digit
 
     def explore_views(self, digit: object, seed: object, strengths: object,
-                      truncation_psi: object = 1.0, *, row: bool = True) -> tuple[Path, ...]:
-        """(the edited digit, and with `row` the same edited style as digits 0-9)."""
+                      truncation_psi: object = 1.0, *, row: bool = True) -> ExploreViews:
+        """The edited digit, and with `row` the same edited style as digits 0-9."""
         with self.stats.timed("explore.handler"):
             model = self.model()
             digit = as_digit(digit, num_classes=model.config.num_classes)
             seed, psi = as_seed(seed), as_truncation(truncation_psi)
             directions = self.directions.get(model)
             strengths = as_strengths(strengths, directions.names)
-            pictures = [render_explored(model, directions, digit, seed, strengths, psi, stats=self.stats)]
-            if row:
-                pictures.append(render_explored_row(model, directions, seed, strengths, psi,
-                                                    stats=self.stats))
-            return tuple(self.write_png("explore", p) for p in pictures)
+            edited = self.write_png("explore", render_explored(model, directions, digit, seed, strengths, psi,
+                                                               stats=self.stats))
+            if not row:
+                return ExploreViews(edited, None)
+            return ExploreViews(edited, self.write_png("explore", render_explored_row(
+                model, directions, seed, strengths, psi, stats=self.stats)))
 
-    def draw(self, image: object, digit: object = None) -> tuple[Path, Path, dict[str, float], str, int]:
-        """Find a drawing's handwriting: (the drawing as the model sees it, the generator's
-        closest image, the classifier's top-3 reading, the latent as text, the digit searched).
-        `digit`: the class to search with; None (or "auto") = what the classifier reads."""
+    def draw(self, image: object, digit: object = None) -> DrawResult:
+        """Find a drawing's handwriting (see DrawResult). `digit`: the class to search with;
+        None (or "auto") = what the classifier reads."""
         with self.stats.timed("draw.handler"):
             model = self.model()
             digit = as_search_digit(digit, model.config.num_classes)
             found = find_style(model, image, digit, self.classifier.get(), encoder=self.encoders.get(model),
                                stats=self.stats)
-            return (self.write_png("draw", found.drawing), self.write_png("draw", found.reconstruction),
-                    found.reading, found.latent_text, found.inversion.digit)
+            return DrawResult(drawing=self.write_png("draw", found.drawing),
+                              reconstruction=self.write_png("draw", found.reconstruction),
+                              reading=found.reading, latent=found.latent_text, digit=found.inversion.digit)
 
     def restyle(self, latent: object, truncation_psi: object = 1.0, strengths: object = None) -> Path:
         """A latent (text from /draw, or a list of z_dim numbers) written as digits 0-9, with
@@ -214,16 +241,16 @@ class DigitService:
                                                              strengths=edit, stats=self.stats))
 
     def style_morph(self, latent: object, digit_a: object, digit_b: object, steps: object = 12,
-                    truncation_psi: object = 1.0) -> tuple[Path, Path]:
-        """One handwriting morphing from digit_a into digit_b: (PNG strip, GIF)."""
+                    truncation_psi: object = 1.0) -> Animation:
+        """One handwriting morphing from digit_a into digit_b: a PNG strip and a GIF."""
         with self.stats.timed("morph.handler"):
             model = self.model()
             n = model.config.num_classes
             z = decode_latent(latent, model.config.z_dim)
             digit_a, digit_b = as_digit(digit_a, "digit_a", n), as_digit(digit_b, "digit_b", n)
             steps, psi = as_steps(steps), as_truncation(truncation_psi)
-            strip, frames = render_style_morph(model, z, digit_a, digit_b, steps, psi, stats=self.stats)
-            return self.write_png("morph", strip), self.write_gif("morph", strip, frames)
+            return self._animation("morph", render_style_morph(model, z, digit_a, digit_b, steps, psi,
+                                                               stats=self.stats))
 
     def reload(self) -> str:
         """Reload the weights folder now; WeightsError (a ValueError) if the new weights are

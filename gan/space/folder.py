@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import atomic_write_bytes
+from ..model.card import model_card
 from ..model.hub import is_hub_ref, parse_hub_ref
 from ..model.weights import WeightsError, load_generator
 
@@ -85,7 +86,7 @@ def gradio_version(source: Path = REPO_ROOT / "requirements.txt") -> str:
 
 def space_readme(hardware: Hardware, *, weights_ref: str | None) -> str:
     served = f"the Hub model repo `{weights_ref}`" if weights_ref else "the weights in `weights/`"
-    return f"""---
+    front_matter = f"""\
 title: DigitGAN
 emoji: ✍️
 colorFrom: gray
@@ -97,20 +98,16 @@ app_file: app.py
 suggested_hardware: {hardware.suggested_hardware}
 pinned: false
 short_description: A class-conditional GAN that writes MNIST digits
----
-
-# DigitGAN
-
+"""
+    about = [f"""\
 Pick a digit and a seed, walk latent space, steer named directions (slant, thickness, width,
-height), draw a digit and see your handwriting written as all ten. This Space serves {served}.
-
-{hardware.note}
-
+height), draw a digit and see your handwriting written as all ten. This Space serves {served}.""",
+             "", hardware.note, "", """\
 Training from the page is off unless the Space's variable `DIGITGAN_ALLOW_TRAINING=1` is set.
 A Space's disk is wiped on restart: push a run's weights with **Push to Hub** (needs the
 secret `HF_TOKEN`, a write token) and serve them with the variable
-`DIGITGAN_WEIGHTS=hf://you/digitgan`.
-"""
+`DIGITGAN_WEIGHTS=hf://you/digitgan`."""]
+    return model_card([(None, about)], title="DigitGAN", front_matter=front_matter)
 
 
 def _check_weights(weights: str | os.PathLike) -> str | None:

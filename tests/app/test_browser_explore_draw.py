@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# The browser, its launch arguments and the page helpers are those of the app's browser test
-# (which skips this module too when Chromium or Playwright is missing).
-from tests.app.test_browser import (ARTIFACTS, browser_page, fetch_png, image_src, launched, shown_pixels_std,
-                              wait_for_new_src)
+# The browser, its launch arguments and the page helpers every browser test shares (this module
+# is skipped with them when Chromium or Playwright is missing).
+from tests.support.browser import (ARTIFACTS, browser_page, fetch_png, image_src, launched, shown_pixels_std,
+                                   wait_for_new_src)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(240)]
 

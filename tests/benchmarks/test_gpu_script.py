@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from tests.conftest import REPO_ROOT, core_env
+from tests.support.processes import REPO_ROOT, core_env
 
 from gan.model.weights import load_generator
 

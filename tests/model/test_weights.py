@@ -116,7 +116,8 @@ def test_garbage_safetensors(core_weights_dir, garbage):
                                            (b"\xff\xfe".decode("latin-1"), "not valid JSON")])
 def test_broken_config(core_weights_dir, text, pattern):
     (core_weights_dir / CONFIG_FILE).write_text(text, encoding="latin-1")
-    _expect(core_weights_dir, pattern)
+    # gan.files.read_json's error: the file, what it is, what is wrong
+    _expect(core_weights_dir, f"{core_weights_dir / CONFIG_FILE}: the model config ", pattern)
 
 
 def _edit_config(folder, **changes):

@@ -89,7 +89,9 @@ def test_grid_refuses_bad_input(service, args, message):
 
 
 def test_interpolate_strip_and_gif(service, app_weights):
-    strip, gif = service.interpolate(3, 1, 8, 2, 6, "lerp", 1.0)
+    animation = service.interpolate(3, 1, 8, 2, 6, "lerp", 1.0)
+    strip, gif = animation.strip, animation.gif
+    assert (strip.suffix, gif.suffix) == (".png", ".gif")
     meta = text_chunks(strip)
     assert (meta["digits"], meta["seeds"], meta["steps"], meta["method"]) == ("3,8", "1,2", "6", "lerp")
     with Image.open(gif) as im:
@@ -99,6 +101,17 @@ def test_interpolate_strip_and_gif(service, app_weights):
     first = pixels(strip)[2 * scale: 30 * scale, 2 * scale: 30 * scale][::scale, ::scale]
     generator = load_generator(app_weights)
     assert np.array_equal(first, generator.generate([3], [1])[0].numpy())  # t=0 is A exactly
+
+
+def test_a_drawing_s_search_and_morph_answer_by_name(service):
+    from tests.support.drawings import SEVEN, draw_strokes
+
+    found = service.draw(np.asarray(draw_strokes(SEVEN, "chalk")), 7)
+    assert found.digit == 7 and found.latent.startswith("z1.") and len(found.reading) == 3
+    assert text_chunks(found.reconstruction)["latent"] == found.latent
+    assert pixels(found.drawing).shape == (280, 280)
+    morph = service.style_morph(found.latent, found.digit, 1, 4)
+    assert text_chunks(morph.strip)["digit_b"] == "1" and morph.gif.suffix == ".gif"
 
 
 def test_interpolate_morphs_the_class(service, app_weights):
@@ -176,7 +189,7 @@ def test_model_card_shows_training_files(service, app_weights):
     card = service.model_card()
     assert "python train.py --data-dir /data/mnist --steps 6000" in card.markdown
     assert "97.50%" in card.markdown and "1.23" in card.markdown and fp in card.markdown
-    assert "other weights" not in card.markdown
+    assert "other weights" not in card.markdown and "steps: 6000" in card.markdown
     assert card.details["metrics"]["memorisation"]["nearest_train_indices"] == "[500 values]"
     assert card.images["samples"] is not None and card.images["samples"].is_file()
     assert card.images["loss_curve"] is None
@@ -188,7 +201,8 @@ def test_model_card_survives_broken_or_stale_files(service, app_weights):
                                                           "weights_sha256": "0123456789ab"}))
     card = service.model_card()
     assert "training.json could not be read" in card.markdown
-    assert "other weights 0123456789ab" in card.markdown
+    assert "measured other weights (0123456789ab" in card.markdown
+    assert "50.00%" not in card.markdown  # the figures of other weights stay off the card
 
 
 def test_how_it_works_numbers_come_from_the_config(tmp_path, app_make_weights):

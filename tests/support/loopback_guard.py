@@ -1,13 +1,20 @@
 """Refuse, and count, every socket connection or name lookup that leaves this machine.
 
-Tests must never reach the network; this makes a slip visible instead of silent. Used in
-the test process (`block_non_loopback`) and, through `SITECUSTOMIZE`, in subprocesses a
-test launches (each refusal is printed to stderr with `BLOCKED_MARK`).
+Tests must never reach the network; this makes a slip visible instead of silent. The refusal
+comes before anything is sent: a connect, a datagram or a name lookup for another host raises
+ConnectionRefusedError in the caller, no packet and no DNS query leaves. Loopback
+(127.0.0.0/8, ::1, localhost) and Unix sockets are allowed.
+
+tests/conftest.py installs a `RecordingGuard` for the whole session and fails every test
+during which something was refused, naming the host (many callers, such as telemetry
+threads, swallow the error). Subprocesses a test launches can run under the guard through
+`SITECUSTOMIZE` (each refusal is printed to stderr with `BLOCKED_MARK`).
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from typing import Any, Callable
 
 BLOCKED_MARK = "loopback-guard blocked"
@@ -34,40 +41,81 @@ def _address_host(address: Any) -> Any:
 
 
 def block_non_loopback(record: Callable[[str], None]) -> Callable[[], None]:
-    """Patch socket connect/lookup to refuse non-loopback hosts; returns the undo function."""
-    original_connect = socket.socket.connect
-    original_connect_ex = socket.socket.connect_ex
-    original_getaddrinfo = socket.getaddrinfo
+    """Patch socket connect/sendto and name lookups to refuse non-loopback hosts (each refused
+    host is passed to `record` first); returns the undo function."""
+    originals = {name: getattr(socket.socket, name) for name in ("connect", "connect_ex", "sendto")}
+    lookups = {name: getattr(socket, name) for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex")}
 
     def refuse(host: Any) -> OSError:
         record(str(host))
         return ConnectionRefusedError(f"{BLOCKED_MARK}: tests may not reach {host}")
 
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback_host(_address_host(address)):
+    def check(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback_host(_address_host(address)):
             raise refuse(_address_host(address))
-        return original_connect(self, address)
+
+    def connect(self, address):
+        check(self, address)
+        return originals["connect"](self, address)
 
     def connect_ex(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback_host(_address_host(address)):
-            raise refuse(_address_host(address))
-        return original_connect_ex(self, address)
+        check(self, address)
+        return originals["connect_ex"](self, address)
 
-    def getaddrinfo(host, *args, **kwargs):
-        if not is_loopback_host(host):
-            raise refuse(host)
-        return original_getaddrinfo(host, *args, **kwargs)
+    def sendto(self, data, *args):
+        check(self, args[-1])  # sendto(data, address) or sendto(data, flags, address)
+        return originals["sendto"](self, data, *args)
 
-    socket.socket.connect = connect
-    socket.socket.connect_ex = connect_ex
-    socket.getaddrinfo = getaddrinfo
+    def guarded_lookup(name: str) -> Callable[..., Any]:
+        original = lookups[name]
+
+        def lookup(host, *args, **kwargs):
+            if not is_loopback_host(host):
+                raise refuse(host)
+            return original(host, *args, **kwargs)
+
+        return lookup
+
+    socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto = connect, connect_ex, sendto
+    for name in lookups:
+        setattr(socket, name, guarded_lookup(name))
 
     def undo() -> None:
-        socket.socket.connect = original_connect
-        socket.socket.connect_ex = original_connect_ex
-        socket.getaddrinfo = original_getaddrinfo
+        for name, original in originals.items():
+            setattr(socket.socket, name, original)
+        for name, original in lookups.items():
+            setattr(socket, name, original)
 
     return undo
+
+
+class RecordingGuard:
+    """`block_non_loopback` for a whole test session: the refused hosts are kept until
+    `take()` hands them over (to fail the test they happened in)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._blocked: list[str] = []
+        self._undo: Callable[[], None] | None = None
+
+    def _record(self, host: str) -> None:
+        with self._lock:
+            self._blocked.append(host)
+
+    def install(self) -> None:
+        if self._undo is None:
+            self._undo = block_non_loopback(self._record)
+
+    def uninstall(self) -> None:
+        if self._undo is not None:
+            self._undo()
+            self._undo = None
+
+    def take(self) -> list[str]:
+        """The hosts refused since the last take, once each, in order."""
+        with self._lock:
+            blocked, self._blocked = self._blocked, []
+        return list(dict.fromkeys(blocked))
 
 
 # Written as sitecustomize.py into a folder put first on a subprocess's PYTHONPATH (with

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from tests.conftest import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
+from tests.support.processes import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
 from gan.training.run_folder import CHECKPOINT_FILE
 from gan.model.weights import load_generator

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from tests.conftest import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
+from tests.support.processes import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
 import train as train_cli
 from gan.config import TrainConfig
