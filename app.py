@@ -13,6 +13,11 @@ import argparse
 import os
 import sys
 
+# Gradio's usage telemetry and version check are off unless the user turns them on
+# (GRADIO_ANALYTICS_ENABLED=True): the app sends nothing to third parties by default, and
+# serving never waits on an outside host. Set before gradio is imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
 # On a ZeroGPU Space the GPU exists only inside functions decorated with @spaces.GPU, and
 # `spaces` must be imported before anything initialises CUDA. Elsewhere it is not needed.
 ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")
@@ -27,6 +32,7 @@ from app_tabs.generate import build_generate_tab
 from app_tabs.grid import build_grid_tab
 from app_tabs.handlers import Handlers
 from app_tabs.interpolate import build_interpolate_tab
+from app_tabs.learn import LearnHandlers, build_learn_tab
 from app_tabs.model import build_how_tab, build_model_tab
 from app_tabs.train import build_train_tab
 from app_tabs.train_handlers import TrainHandlers
@@ -35,7 +41,7 @@ from gan.inputs import random_seed
 from gan.model.networks import Generator
 from gan.model.weights import WeightsError
 from gan.runs.manager import TRAINING_ENV_VAR, RunManager, training_enabled
-from gan.runs.zerogpu import gpu_duration, gpu_seconds, train_in_this_process
+from gan.runs.zerogpu import ZeroGPULauncher, gpu_duration, gpu_seconds, train_in_this_process
 from gan.runtime import configure_cpu_threads, usable_cores
 from gan.serving.model_holder import LoadedModel, ModelHolder
 from gan.serving.service import DigitService
@@ -98,16 +104,17 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
             interpolate = build_interpolate_tab(handlers)
             explore = build_explore_tab(ExploreHandlers(service, random_seed))
             draw = build_draw_tab(DrawHandlers(service))
+            learn = build_learn_tab(LearnHandlers(service))
             model = build_model_tab(handlers)
             how = build_how_tab(handlers)
             train = build_train_tab(TrainHandlers(training, hub_token=os.environ.get("HF_TOKEN")))
-        for redraw in (generate, grid, interpolate, explore, draw, model.redraw, how, train.redraw):
+        for redraw in (generate, grid, interpolate, explore, draw, learn.redraw, model.redraw, how, train.redraw):
             if redraw:
                 demo.load(**redraw, **PRIVATE)
         # after a reload (or serving a run's weights), everything the new weights change is drawn again
         for swapped in (model.reloaded, *train.swapped):
             event = swapped.success(**model.redraw, **PRIVATE)
-            for redraw in (how, generate, grid, interpolate, explore, draw):
+            for redraw in (how, generate, grid, interpolate, explore, draw, learn.redraw):
                 event = event.then(**redraw, **PRIVATE)
     demo.queue(default_concurrency_limit=concurrency_limit or usable_cores(), max_size=max_queue)
     return demo
@@ -116,13 +123,14 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
 def make_run_manager(holder: ModelHolder, *, allow_training: bool = False,
                      runs_dir: str | os.PathLike = DEFAULT_RUNS,
                      data_dir: str | os.PathLike | None = None) -> RunManager | None:
-    """The Train tab's run manager, serving a run's weights through the holder's hot swap;
+    """The Train tab's run manager, serving a run's weights through the holder's hot swap and
+    training runs in the ZeroGPU call (on ZeroGPU) or as train.py processes (elsewhere);
     None (training off) unless `allow_training` or $DIGITGAN_ALLOW_TRAINING turns it on."""
     if not training_enabled(allow_training):
         return None
-    gpu = {"gpu_train": TRAIN_ON_GPU, "gpu_seconds": gpu_seconds()} if TRAIN_ON_GPU else {}
-    return RunManager(runs_dir, data_dir=data_dir, served_weights=holder.folder,
-                      serve=lambda folder: holder.serve(folder).message, **gpu)
+    launcher = ZeroGPULauncher(TRAIN_ON_GPU, gpu_seconds=gpu_seconds()) if TRAIN_ON_GPU else None
+    return RunManager(runs_dir, launcher=launcher, data_dir=data_dir, served_weights=holder.folder,
+                      serve=lambda folder: holder.serve(folder).message)
 
 
 def missing_weights_demo(message: str) -> gr.Blocks:

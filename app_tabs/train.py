@@ -1,7 +1,8 @@
 """Train: start train.py from the page, watch it learn, stop or resume it, serve the result.
 
-The trainer runs as a separate process (gan.runs.manager.RunManager); this tab only starts it,
-polls its files every few seconds and shows them. Off unless the operator enables it
+The web server's own threads never train: gan.runs.manager.RunManager hands each run to its
+launcher (a separate train.py process, or on ZeroGPU a call to the GPU worker); this tab only
+starts runs, polls their files every few seconds and shows them. Off unless the operator enables it
 (`python app.py --allow-training`); then the tab says how, and the endpoints refuse.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from gan.inputs import MAX_BATCH_SIZE, MAX_TRAIN_SEED, MAX_TRAIN_STEPS, MIN_BATCH_SIZE, MIN_TRAIN_STEPS
-from gan.runs.manager import RUN_PRESETS
+from gan.runs.presets import RUN_PRESETS
 
 from .train_handlers import TRAINING_OFF, TrainHandlers
 from .train_view import LOSS_COLUMNS, METRICS_HEADERS
@@ -74,7 +75,7 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
         gr.Markdown(f"**{TRAINING_OFF}**", visible=not handlers.enabled, elem_id="train-off")
         with gr.Column(visible=handlers.enabled):
             gr.Markdown(INTRO)
-            gr.Markdown(handlers.gpu_note(), visible=bool(handlers.gpu_note()), elem_id="train-gpu")
+            gr.Markdown(handlers.start_note(), visible=bool(handlers.start_note()), elem_id="train-start-note")
             preset, steps, batch, seed = build_options()
             with gr.Row(equal_height=True):
                 start = gr.Button("Start", variant="primary", elem_id="train-start", scale=0)

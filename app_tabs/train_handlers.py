@@ -11,10 +11,10 @@ from __future__ import annotations
 import gradio as gr
 
 from gan.model.weights import weights_fingerprint
-from gan.runs.manager import RUN_PRESETS, RunManager
+from gan.runs.manager import RunInfo, RunManager
+from gan.runs.presets import RUN_PRESETS
 
-from .train_view import api_payload, log_text, loss_frame, metrics_rows, read_picture, run_choices, \
-    summary_markdown
+from .train_view import api_payload, log_text, loss_frame, metrics_rows, read_picture, run_choices, summary_markdown
 from .widgets import user_errors
 
 TRAINING_OFF = ("Training from the page is off on this server. Whoever runs it can turn it on with "
@@ -31,15 +31,10 @@ class TrainHandlers:
         self.hub_token = hub_token or None  # a write token (the Space secret HF_TOKEN): Push to Hub
         self.can_push = self.enabled and self.hub_token is not None
 
-    def gpu_note(self) -> str:
-        """On ZeroGPU: what one Start or Resume asks of the visitor's GPU quota."""
-        if self.manager is None or self.manager.gpu_train is None:
-            return ""
-        seconds = self.manager.gpu_seconds
-        return (f"**On this ZeroGPU Space** a run trains on a GPU lent for at most **{seconds} s** "
-                f"per Start or Resume, taken from your daily ZeroGPU quota (a few minutes a day "
-                "for a free account, more with a paid plan). A run stops itself with a checkpoint "
-                "before the time is up; **Resume** trains it on from there.")
+    def start_note(self) -> str:
+        """What one Start or Resume costs, in the launcher's words (e.g. the GPU seconds of a
+        ZeroGPU Space); empty when there is nothing to say."""
+        return (self.manager.launcher.start_note or "") if self.manager is not None else ""
 
     def _manager(self) -> RunManager:
         if self.manager is None:
@@ -74,7 +69,7 @@ class TrainHandlers:
 
     @user_errors
     def api_stop(self, run: str) -> dict:
-        """Stop a running run: SIGTERM, the trainer writes its checkpoint and exits (130)."""
+        """Stop a running run: the trainer writes its checkpoint and exits (130)."""
         self._manager().stop(run)
         return self._payload(run)
 
@@ -117,17 +112,23 @@ class TrainHandlers:
     def start_click(self, preset: str, steps: object, batch_size: object, seed: object) -> tuple:
         info = self._manager().start(preset, steps=steps, batch_size=batch_size,
                                      seed=0 if seed is None else seed)
-        message = (f"Started run {info.name} (pid {info.pid}): {info.preset} preset, "
+        message = (f"Started run {info.name}{self._pid(info.pid)}: {info.preset} preset, "
                    f"{info.steps:,} steps of batch {info.batch_size}, seed {info.seed}.")
-        return self._after_gpu_call(info.name) or message, self._run_list(info.name)
+        return self._after_start(info) or message, self._run_list(info.name)
 
-    def _after_gpu_call(self, name: str) -> str | None:
-        """On ZeroGPU, Start and Resume return when the GPU call has ended: where it got to."""
-        if self._manager().gpu_train is None:
+    @staticmethod
+    def _pid(pid: int | None) -> str:
+        return f" (pid {pid})" if pid is not None else ""
+
+    def _after_start(self, info: RunInfo) -> str | None:
+        """Where a run got to when Start or Resume returned after its training ended (a launcher
+        that trains in the caller's thread, as on ZeroGPU); None while it trains on."""
+        if not info.ended:
             return None
-        status = self._manager().status(name)
+        manager, name = self._manager(), info.name
+        status = manager.status(name)
         more = " Resume trains it on." if status.state in ("interrupted", "dead") else ""
-        return (f"Run {name} trained on the GPU: {status.label} at step {status.step} of "
+        return (f"Run {name} trained {manager.launcher.where}: {status.label} at step {status.step} of "
                 f"{status.steps}.{more}")
 
     @user_errors
@@ -141,8 +142,8 @@ class TrainHandlers:
         """Resume to the run's own total, or to the Steps field's value when that is larger."""
         info = self._manager().resume(run, extend_to=steps)
         total = f"{info.steps:,}" if info.steps else "its"
-        message = f"Resumed run {info.name} (pid {info.pid}) towards {total} steps."
-        return self._after_gpu_call(info.name) or message, self._run_list(info.name)
+        message = f"Resumed run {info.name}{self._pid(info.pid)} towards {total} steps."
+        return self._after_start(info) or message, self._run_list(info.name)
 
     @user_errors
     def serve_click(self, run: str | None) -> str:

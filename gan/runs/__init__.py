@@ -1,2 +1,3 @@
-"""The Train tab's runs: train.py processes started, watched, stopped, resumed and served from
-the page, read through their run folders. Sits on gan.training's run-folder layout and below."""
+"""The Train tab's runs: train.py runs started, watched, stopped, resumed, served and pushed from
+the page, read through their run folders, and trained by a launcher (a separate process, or a
+ZeroGPU call). Sits on gan.training's run-folder layout and below."""

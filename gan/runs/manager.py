@@ -1,70 +1,43 @@
-"""The training-run manager behind the Train tab: start `train.py` as a separate process in a
-run folder of its own, watch it through its files, stop or resume it, and serve its EMA
-generator (with a way back to the weights served before).
+"""The training-run manager behind the Train tab: runs in folders of their own under the runs
+folder, started, watched through their files, stopped or resumed, and served (with a way back
+to the weights served before).
 
-The web server never trains: each run is `python train.py --run-dir RUNS/NAME ...` in a new
-session (its own process group), at a lower CPU priority, with stdout and stderr in
-`RUNS/NAME/console.txt`. Run names are made here; a name that comes back from a page is
-accepted only if it is one of the listed runs, so nothing a visitor sends can reach a path
-outside the runs folder. One run trains at a time.
+A run is `train.py --run-dir RUNS/NAME ...`; how it trains is its launcher's business
+(gan.runs.launcher: by default a separate `python train.py` process; on ZeroGPU a call in this
+process, gan.runs.zerogpu). This module keeps the runs' state: their names and folders, their
+run.json, the listing and each run's status, and which run's weights the app serves. Run
+names are made here; a name that comes back from a page is accepted only if it is one of the
+listed runs, so nothing a visitor sends can reach a path outside the runs folder. One run
+trains at a time.
 
     manager = RunManager("runs", data_dir="/data/mnist", serve=holder.serve, served_weights="weights")
-    info = manager.start("quick")           # RUN_PRESETS: what a run from the page can be
+    info = manager.start("quick")           # gan.runs.presets.RUN_PRESETS: what a run from the page can be
     manager.status(info.name).step          # ... later
     manager.stop(info.name); manager.resume(info.name); manager.serve(info.name); manager.revert()
+
+    RunManager("runs", launcher=ZeroGPULauncher(train_on_gpu))  # on ZeroGPU (see app.py)
 """
 from __future__ import annotations
 
 import os
 import secrets
-import shlex
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from dataclasses import dataclass
-
-from ..config import TrainConfig, with_preset
 from ..files import atomic_write_json
 from ..inputs import as_batch_size, as_choice, as_run_name, as_train_seed, as_train_steps
-from ..model.hub import check_repo_id, push_weights_to_hub
-from ..training.run_folder import CHECKPOINT_FILE, CONSOLE_FILE, RUN_FILE, STOP_FILE, export_from_checkpoint
+from ..training.run_folder import CHECKPOINT_FILE, RUN_FILE
+from .launcher import Launcher, ProcessLauncher
+from .presets import RUN_PRESETS
+from .publish import as_repo_id, push_run
 from .served import ServedWeights
-from .status import (RUN_MARKERS, RunStatus, number, read_json, read_run_status, records, trainer_alive,
+from .status import (RUN_MARKERS, RunStatus, number, public_status, read_json, read_run_status, records,
                      without_server_paths)
 
 TRAINING_ENV_VAR = "DIGITGAN_ALLOW_TRAINING"
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    steps: int
-    batch_size: int
-    description: str
-    trainer_preset: str | None  # the `train.py --preset` it stands for; None = plain flags
-
-
-def _trainer_preset(name: str, description: str) -> Preset:
-    """A preset of train.py (gan.config.PRESETS), with the steps and batch size it trains."""
-    values = with_preset(TrainConfig().to_dict(), name)
-    return Preset(name, values["steps"], values["batch_size"], description, name)
-
-
-RUN_PRESETS = {
-    "quick": _trainer_preset("quick", "the first weights' quality (Fréchet 13.9) in about 5 minutes "
-                                      "on 2 CPU cores"),
-    "standard": _trainer_preset("standard", "the recipe of the shipped weights (R1, 16,000 steps): 26 "
-                                            "minutes on 2 CPU cores"),
-    "gpu": _trainer_preset("gpu", "for a GPU (e.g. a ZeroGPU Space): batch 512, the first recipe scaled"),
-    "custom": Preset("custom", TrainConfig().steps, TrainConfig().batch_size,
-                     "your own steps, batch size and seed", None),
-}
 
 
 @dataclass(frozen=True)
@@ -72,11 +45,12 @@ class RunInfo:
     """A run just started or resumed."""
     name: str
     run_dir: Path
-    pid: int
+    pid: int | None  # the trainer's process; None where it has none of its own (ZeroGPU)
     preset: str
     steps: int | None
     batch_size: int | None
     seed: int
+    ended: bool = False  # Start returned after the run's training ended (it trained in the call, as on ZeroGPU)
 
 
 def training_enabled(flag: bool = False, environ: dict | None = None) -> bool:
@@ -86,51 +60,42 @@ def training_enabled(flag: bool = False, environ: dict | None = None) -> bool:
     return flag or value.strip().lower() in ("1", "true", "yes", "on")
 
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train.py"
 SERVED_FOLDER = ".served"  # under the runs folder; its leading dot keeps it out of the run list
 
 
 class RunManager:
     """Starts, watches, stops, resumes and serves training runs under `runs_root`.
 
-    `serve(folder) -> message` swaps a validated weights folder into the app (its model
-    holder's hot swap); `served_weights` is the folder the app serves now, which `revert()`
-    brings back after the first `serve()`. `extra_args` are appended to every new run's
-    command line by the operator (never from a page), e.g. a smaller model for tests.
-
-    `gpu_train(train_args, gpu_seconds) -> exit code`, when given, trains a run in this process
-    instead of starting train.py: on ZeroGPU, where the app passes gan.runs.zerogpu's
-    `train_in_this_process` decorated with `@spaces.GPU`. Start and Resume then return when
-    that call has ended (the run stopped itself with a checkpoint before `gpu_seconds`), and
-    Stop asks the run to stop through a file in its folder.
+    `launcher` trains them (gan.runs.launcher.Launcher); without one, a ProcessLauncher made
+    with `process_options` (python, train_script, niceness, env). `serve(folder) -> message`
+    swaps a validated weights folder into the app (its model holder's hot swap);
+    `served_weights` is the folder the app serves now, which `revert()` brings back after the
+    first `serve()`. `extra_args` are appended to every new run's command line by the operator
+    (never from a page), e.g. a smaller model for tests.
     """
 
-    def __init__(self, runs_root: str | os.PathLike, *, python: str = sys.executable,
-                 train_script: str | os.PathLike = TRAIN_SCRIPT, data_dir: str | os.PathLike | None = None,
-                 allow_download: bool = True, serve: Callable[[Path], str] | None = None,
-                 served_root: str | os.PathLike | None = None,
+    def __init__(self, runs_root: str | os.PathLike, *, launcher: Launcher | None = None,
+                 data_dir: str | os.PathLike | None = None, allow_download: bool = True,
+                 serve: Callable[[Path], str] | None = None, served_root: str | os.PathLike | None = None,
                  served_weights: str | os.PathLike | None = None, extra_args: Sequence[str] = (),
-                 log_every: int | None = 10, sample_every: int | None = 100, niceness: int = 10,
-                 stop_timeout_s: float = 60.0,
-                 env: dict[str, str] | None = None,
-                 gpu_train: Callable[[list[str], int], int] | None = None, gpu_seconds: int = 120):
+                 log_every: int | None = 10, sample_every: int | None = 100, stop_timeout_s: float = 60.0,
+                 **process_options):
+        if launcher is not None and process_options:
+            raise TypeError(f"{', '.join(process_options)}: options of the default ProcessLauncher, "
+                            "not of the launcher given")
+        self.launcher = launcher if launcher is not None else ProcessLauncher(**process_options)
         self.runs_root = Path(runs_root).resolve()
         self.runs_root.mkdir(parents=True, exist_ok=True)
-        self.python, self.train_script = python, Path(train_script).resolve()
         self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
         self.allow_download, self.extra_args = allow_download, list(extra_args)
         # status.json every log_every steps, a fixed-noise grid every sample_every (the CLI's
         # 500 would show a quick run's grid change only three times)
         self.log_every, self.sample_every = log_every, sample_every
-        self.niceness, self.stop_timeout_s = niceness, stop_timeout_s
-        self.env = env
+        self.stop_timeout_s = stop_timeout_s
         self.weights = ServedWeights(serve, served_root=served_root or self.runs_root / SERVED_FOLDER,
                                      current=served_weights) if serve is not None else None
-        self._children: dict[str, subprocess.Popen] = {}
-        self.gpu_train, self.gpu_seconds = gpu_train, gpu_seconds
-        self._gpu_run: str | None = None  # the run training inside gpu_train right now
         self._lock = threading.RLock()  # start/resume/stop/serve: one at a time
-        self._record_lock = threading.RLock()  # run.json updates and child handles (status polls too)
+        self._record_lock = threading.RLock()  # run.json's launches (status polls record exits too)
 
     # ------------------------------------------------------------------ names and listing
 
@@ -179,7 +144,9 @@ class RunManager:
     def start(self, preset: object = "quick", *, steps: object = None, batch_size: object = None,
               seed: object = None) -> RunInfo:
         """Start a new run in a fresh folder; ValueError for bad options or while a run trains.
-        `steps` and `batch_size`: None (or the preset's own value) = the preset's."""
+        `steps` and `batch_size`: None (or the preset's own value) = the preset's. Returns once
+        the launcher has the run training, or where it trains in the call (ZeroGPU), once that
+        has ended (RunInfo.ended)."""
         preset = RUN_PRESETS[as_choice(preset, "preset", list(RUN_PRESETS))]
         steps = as_train_steps(steps) if steps is not None else None
         batch_size = as_batch_size(batch_size) if batch_size is not None else None
@@ -190,24 +157,23 @@ class RunManager:
         with self._lock:
             self._refuse_if_running()
             run_dir = self._make_run_dir(preset.name)
-            argv = [self.python, str(self.train_script), "--run-dir", str(run_dir), "--export-dir", "none",
-                    "--no-evaluate", "--no-progress", "--seed", str(seed)]
+            args = ["--run-dir", str(run_dir), "--export-dir", "none", "--no-evaluate", "--no-progress",
+                    "--seed", str(seed)]
             if preset.trainer_preset:
-                argv += ["--preset", preset.trainer_preset]
+                args += ["--preset", preset.trainer_preset]
             if steps is not None or not preset.trainer_preset:
-                argv += ["--steps", str(steps or preset.steps)]
+                args += ["--steps", str(steps or preset.steps)]
             if batch_size is not None or not preset.trainer_preset:
-                argv += ["--batch-size", str(batch_size or preset.batch_size)]
-            argv += self._data_args() + self._watch_args()
-            argv += self.extra_args
+                args += ["--batch-size", str(batch_size or preset.batch_size)]
+            args += self._data_args() + self._watch_args() + self.extra_args
             atomic_write_json(run_dir / RUN_FILE, {
                 "name": run_dir.name, "preset": preset.name, "steps": steps or preset.steps,
                 "batch_size": batch_size or preset.batch_size, "seed": seed,
                 "created_at": time.time(), "launches": []})
-            pid = self._launch(run_dir, argv)
-        self._train_on_gpu(run_dir, argv)
+            pid = self._launch(run_dir, args)
+        ended = self._run_here(run_dir)
         return RunInfo(run_dir.name, run_dir, pid, preset.name, steps or preset.steps,
-                       batch_size or preset.batch_size, seed)
+                       batch_size or preset.batch_size, seed, ended)
 
     def resume(self, name: object, *, steps: object = None, extend_to: object = None) -> RunInfo:
         """Continue a stopped (or finished, with more `steps`) run from its checkpoint.
@@ -228,42 +194,31 @@ class RunManager:
             if steps is not None and current.step is not None and steps <= current.step:
                 raise ValueError(f"steps must be more than the run's {current.step} steps so far, got {steps}")
             # --export-dir none: a run made by the command line may name weights/ as its export
-            argv = [self.python, str(self.train_script), "--resume", str(run_dir), "--export-dir", "none",
-                    "--no-evaluate", "--no-progress"] + (["--steps", str(steps)] if steps else [])
+            args = ["--resume", str(run_dir), "--export-dir", "none", "--no-evaluate", "--no-progress"] \
+                + (["--steps", str(steps)] if steps else [])
             record = read_json(run_dir, RUN_FILE, dict) or {"name": run_dir.name, "created_at": time.time()}
             if steps:
                 record["steps"] = steps
             atomic_write_json(run_dir / RUN_FILE, record)
-            pid = self._launch(run_dir, argv)
-        self._train_on_gpu(run_dir, argv)
+            pid = self._launch(run_dir, args)
+        ended = self._run_here(run_dir)
         return RunInfo(run_dir.name, run_dir, pid, str(record.get("preset", "custom")),
                        number(record.get("steps"), int), number(record.get("batch_size"), int),
-                       number(record.get("seed"), int) or 0)
+                       number(record.get("seed"), int) or 0, ended)
 
     def stop(self, name: object, *, timeout_s: float | None = None) -> RunStatus:
-        """SIGTERM the run's trainer (it checkpoints and exits with 130) and wait for it; a run
-        inside the GPU call is asked through a stop request in its folder instead."""
+        """Ask the run's trainer to stop (it checkpoints and exits with 130) and wait for it."""
         run_dir = self.run_dir(name)
         timeout_s = self.stop_timeout_s if timeout_s is None else timeout_s
         with self._lock:
             current = self._read(run_dir, details=False)
-            if current.state != "running" or current.pid is None:
+            if current.state != "running":
                 raise ValueError(f"run {run_dir.name!r} is not running ({current.label})")
             self._update_launch(run_dir, stop_requested=True)
-            if self._gpu_run == run_dir.name:
-                (run_dir / STOP_FILE).touch()
-                deadline = time.monotonic() + timeout_s
-                while self._gpu_run == run_dir.name and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                return self._read(run_dir)
-            try:
-                os.kill(current.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            self._wait_for_exit(run_dir, current.pid, timeout_s)
+            self.launcher.stop(run_dir, current.pid, timeout_s=timeout_s)
         return self._read(run_dir)
 
-    # ------------------------------------------------------------------ serve and revert
+    # ------------------------------------------------------------------ serve, revert, push
 
     def serve(self, name: object) -> str:
         """Export the run's EMA generator (latest checkpoint) to a fresh folder, validate it
@@ -274,28 +229,6 @@ class RunManager:
         with self._lock:
             return self._public(self.weights.serve_run, run_dir)
 
-    def push(self, name: object, repo_id: object, *, token: str | None) -> str:
-        """Export the run's EMA generator (latest checkpoint) and upload it with a model card
-        to the Hub model repo `repo_id`; returns the commit URL. Refused while it trains."""
-        run_dir = self.run_dir(name)
-        if not isinstance(repo_id, str):
-            raise ValueError(f"repo must be a Hub model repo owner/name, got {repo_id!r}")
-        check_repo_id(repo_id)
-        with self._lock:
-            current = self._read(run_dir, details=False)
-            if current.state == "running":
-                raise ValueError(f"run {run_dir.name!r} is training: push it once it has stopped or finished")
-            if not (run_dir / CHECKPOINT_FILE).is_file():
-                raise ValueError(f"run {run_dir.name!r} has no checkpoint yet: nothing to push")
-            (self.runs_root / SERVED_FOLDER).mkdir(exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix="push-", dir=self.runs_root / SERVED_FOLDER) as folder:
-                command = shlex.join(["python", "train.py", "--export", run_dir.name, "--push-to-hub", repo_id])
-                export_from_checkpoint(run_dir, folder, command=command)
-                try:
-                    return push_weights_to_hub(folder, repo_id, token=token, command=command)
-                except Exception as exc:  # the Hub's refusals come in many types
-                    raise ValueError(f"could not push run {run_dir.name!r} to {repo_id}: {exc}") from exc
-
     def revert(self) -> str:
         """Serve the weights served before the last serve() (or revert()) again."""
         if self.weights is None:
@@ -303,18 +236,32 @@ class RunManager:
         with self._lock:
             return self._public(self.weights.revert)
 
+    def push(self, name: object, repo_id: object, *, token: str | None) -> str:
+        """Upload the run's EMA generator (latest checkpoint) with a model card to the Hub model
+        repo `repo_id` (gan.runs.publish); returns the commit URL. Refused while it trains."""
+        run_dir = self.run_dir(name)
+        repo_id = as_repo_id(repo_id)
+        with self._lock:
+            if self._read(run_dir, details=False).state == "running":
+                raise ValueError(f"run {run_dir.name!r} is training: push it once it has stopped or finished")
+            return push_run(run_dir, repo_id, token=token, scratch_root=self.runs_root / SERVED_FOLDER)
+
     # ------------------------------------------------------------------ what a page may see
 
     def public_text(self, text: str) -> str:
-        """`text` without the server's paths: the runs folder's relative to it, the trainer's
-        Python, train.py and the data folder by name, any other cut to its last part."""
-        names = {self.python: "python", str(self.train_script): "train.py"}
+        """`text` without the server's paths: the runs folder's relative to it, the launcher's
+        own (the trainer's Python, train.py) and the data folder by name, any other cut to its
+        last part."""
+        return without_server_paths(text, runs_root=self.runs_root, names=self._shown_names())
+
+    def _shown_names(self) -> dict[str, str]:
+        names = dict(self.launcher.shown_names)
         if self.data_dir is not None:
             names[str(self.data_dir)] = "DATA_DIR"
         served = self.weights.current if self.weights is not None else None
         if served is not None and not served.is_relative_to(self.runs_root):  # e.g. weights/
             names[str(served)] = served.name
-        return without_server_paths(text, runs_root=self.runs_root, names=names)
+        return names
 
     def _public(self, action: Callable[..., str], *args) -> str:
         """A serve or revert: its message, or its refusal, without the server's paths."""
@@ -325,40 +272,29 @@ class RunManager:
 
     def _read(self, run_dir: Path, *, details: bool = True) -> RunStatus:
         """A run's status as a page or an API caller may see it (no server paths in its text)."""
-        status = self._read_files(run_dir, details=details)
-        status.message = self.public_text(status.message)
-        status.log_tail = [self.public_text(line) for line in status.log_tail]
-        status.console_tail = [self.public_text(line) for line in status.console_tail]
-        return status
+        return public_status(self._read_files(run_dir, details=details), runs_root=self.runs_root,
+                             names=self._shown_names())
 
     # ------------------------------------------------------------------ internals
 
     def _read_files(self, run_dir: Path, *, details: bool = True) -> RunStatus:
-        if self.gpu_train is not None:  # no train.py processes: this manager knows what trains
-            return read_run_status(run_dir, script_name=self.train_script.name, details=details,
-                                   in_flight=self._gpu_run == run_dir.name)
-        self._reap(run_dir)
-        status = read_run_status(run_dir, script_name=self.train_script.name, details=details)
-        child = self._children.get(run_dir.name)
-        if status.state == "dead" and child is not None:
-            # our own trainer died between the reap and the read: wait for its exit code, so
-            # that the page says how it ended (SIGKILL, out of memory) instead of guessing
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                return status
-            self._reap(run_dir)
-            status = read_run_status(run_dir, script_name=self.train_script.name, details=details)
+        self._record_end(run_dir)
+        status = read_run_status(run_dir, alive=self.launcher.alive, details=details)
+        # a trainer of this launcher's that died between the two lines above: wait for its
+        # exit code, so that the page says how it ended (SIGKILL, out of memory), not a guess
+        if status.state == "dead" and self._record_end(run_dir, wait_s=5):
+            status = read_run_status(run_dir, alive=self.launcher.alive, details=details)
         return status
 
-    def _reap(self, run_dir: Path) -> None:
-        """Record the exit code of a trainer this manager started, once it has exited."""
-        with self._record_lock:
-            child = self._children.get(run_dir.name)
-            if child is None or child.poll() is None:
-                return
-            del self._children[run_dir.name]
-            self._update_launch(run_dir, exit_code=child.returncode, pid=child.pid)
+    def _record_end(self, run_dir: Path, *, wait_s: float = 0.0) -> bool:
+        """Record in run.json how the run's launch ended, once the launcher has seen it end."""
+        end = self.launcher.ended(run_dir, wait_s=wait_s)
+        if end is None:
+            return False
+        values = {key: value for key, value in (("exit_code", end.exit_code), ("message", end.message))
+                  if value is not None}
+        self._update_launch(run_dir, pid=end.pid, **values)
+        return True
 
     def _refuse_if_running(self) -> None:
         running = self.running()
@@ -379,52 +315,23 @@ class RunManager:
         args = ["--data-dir", str(self.data_dir)] if self.data_dir is not None else []
         return args + ([] if self.allow_download else ["--no-download"])
 
-    def _launch(self, run_dir: Path, argv: list[str]) -> int:
-        if self.gpu_train is not None:  # trained by _train_on_gpu once the lock is released
-            with self._record_lock:
-                self._gpu_run = run_dir.name
-                with open(run_dir / CONSOLE_FILE, "a") as console:
-                    console.write(f"$ {shlex.join(['python', 'train.py', *argv[2:]])}  "
-                                  f"(on the GPU, at most {self.gpu_seconds} s)\n")
-                self._record_launch(run_dir, {"pid": os.getpid(), "argv": argv, "mode": "gpu",
-                                              "gpu_seconds": self.gpu_seconds})
-            return os.getpid()
-        env = dict(os.environ if self.env is None else self.env, PYTHONUNBUFFERED="1")
-        with open(run_dir / CONSOLE_FILE, "ab") as console:
-            console.write(f"$ {shlex.join(argv)}\n".encode())
-            console.flush()
-            child = subprocess.Popen(argv, cwd=self.train_script.parent, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
-        if self.niceness and hasattr(os, "setpriority"):
-            try:  # the web server keeps the upper hand on a shared CPU
-                os.setpriority(os.PRIO_PROCESS, child.pid, self.niceness)
-            except OSError:
-                pass
-        with self._record_lock:
-            self._children[run_dir.name] = child
-            self._record_launch(run_dir, {"pid": child.pid, "argv": argv})
-        return child.pid
+    def _launch(self, run_dir: Path, train_args: list[str]) -> int | None:
+        """Hand the run to the launcher and record the launch; the trainer's pid, if it has one."""
+        with self._record_lock:  # recorded before a status poll can record the launch's end
+            launch = self.launcher.start(run_dir, train_args)
+            record = read_json(run_dir, RUN_FILE, dict) or {}
+            record["launches"] = records(record.get("launches"), ("pid",)) + [
+                {**launch, "started_at": time.time(), "exit_code": None}]
+            atomic_write_json(run_dir / RUN_FILE, record)
+        return launch.get("pid")
 
-    def _record_launch(self, run_dir: Path, launch: dict) -> None:
-        record = read_json(run_dir, RUN_FILE, dict) or {}
-        record["launches"] = records(record.get("launches"), ("pid",)) + [
-            {**launch, "started_at": time.time(), "exit_code": None}]
-        atomic_write_json(run_dir / RUN_FILE, record)
-
-    def _train_on_gpu(self, run_dir: Path, argv: list[str]) -> None:
-        """The GPU call for a run `_launch` prepared (nothing without gpu_train): blocks until
-        the run stops, finishes or the call fails, then records how it ended."""
-        if self.gpu_train is None:
-            return
-        try:
-            code = self.gpu_train(argv[2:], self.gpu_seconds)
-            self._update_launch(run_dir, exit_code=int(code))
-        except Exception as exc:  # the platform refused the call, or the worker died
-            self._update_launch(run_dir, message=f"the GPU call ended before the run did "
-                                                 f"({type(exc).__name__}: {exc}); Resume continues "
-                                                 "from the last checkpoint")
-        finally:
-            self._gpu_run = None
+    def _run_here(self, run_dir: Path) -> bool:
+        """The part of a Start or Resume the launcher runs in the caller's thread (a ZeroGPU
+        call), outside the control lock so that Stop can reach the run meanwhile; then how it
+        ended, where it has. Whether the run's training ended in it."""
+        ended = self.launcher.run_here(run_dir)
+        self._record_end(run_dir)
+        return ended
 
     def _update_launch(self, run_dir: Path, *, pid: int | None = None, **values) -> None:
         """Add values to the latest launch in run.json (if it is `pid`'s, when given)."""
@@ -436,20 +343,6 @@ class RunManager:
             launches[-1].update(values)
             record["launches"] = launches
             atomic_write_json(run_dir / RUN_FILE, record)
-
-    def _wait_for_exit(self, run_dir: Path, pid: int, timeout_s: float) -> None:
-        child = self._children.get(run_dir.name)
-        if child is not None and child.pid == pid:
-            try:
-                child.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                return
-            self._reap(run_dir)
-            return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and trainer_alive(pid, script_name=self.train_script.name,
-                                                            run_dir=run_dir):
-            time.sleep(0.1)
 
     def _created_at(self, run_dir: Path) -> float:
         created = number((read_json(run_dir, RUN_FILE, dict) or {}).get("created_at"))

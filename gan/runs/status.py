@@ -1,5 +1,6 @@
 """Reading a training run's folder: its state, progress and history, from the files the
-trainer (and the run manager) write there.
+trainer (and the run manager) write there; and what of it a page may see (texts without the
+server's paths).
 
 Every read is defensive: a file may be missing (the run has just started), half-written by
 an older trainer, corrupt, or of the wrong shape, and a status page must still answer. Files
@@ -14,7 +15,7 @@ import re
 import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..model.weights import LOSS_CURVE_FILE, SAMPLES_FILE
 from ..training.run_folder import (CHECKPOINT_FILE, CONSOLE_FILE, HISTORY_FILE, LOG_FILE,
@@ -86,6 +87,16 @@ def without_server_paths(text: str, *, runs_root: Path, names: dict[str, str] | 
     text = re.sub(root + "/", "", text)
     text = re.sub(root + r"(?![\w.-])", ".", text)
     return _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+
+def public_status(status: RunStatus, *, runs_root: Path, names: dict[str, str] | None = None) -> RunStatus:
+    """`status` with the server's paths taken out of its texts (message, log and console
+    tails), as without_server_paths does it."""
+    status.message = without_server_paths(status.message, runs_root=runs_root, names=names)
+    status.log_tail = [without_server_paths(line, runs_root=runs_root, names=names) for line in status.log_tail]
+    status.console_tail = [without_server_paths(line, runs_root=runs_root, names=names)
+                           for line in status.console_tail]
+    return status
 
 
 # ----------------------------------------------------------------------------- safe reads
@@ -169,37 +180,7 @@ def latest_grid_step(run_dir: Path) -> int | None:
     return max(steps, default=None)
 
 
-# ----------------------------------------------------------------------------- processes
-
-def trainer_alive(pid: int | None, *, script_name: str, run_dir: Path) -> bool:
-    """Whether `pid` is a live trainer process of this run: it exists, is no zombie, and its
-    command line names the training script and the run folder. A pid reused by another
-    program after the trainer died is therefore not taken for the trainer."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else: the command line decides
-    except OSError:
-        return False
-    proc = Path("/proc") / str(pid)
-    if not Path("/proc/self").exists():
-        return True  # no procfs (macOS): existence is all we can tell
-    try:
-        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        argv = (proc / "cmdline").read_bytes().split(b"\0")
-    except (OSError, IndexError):
-        return False
-    if state in ("Z", "X"):
-        return False
-    args = [a.decode(errors="replace") for a in argv]
-    names_script = any(Path(a).name == script_name for a in args)
-    names_run = any(a == str(run_dir) or a.rstrip("/") == str(run_dir) for a in args)
-    return names_script and names_run
-
+# ----------------------------------------------------------------------------- the state
 
 def describe_exit(code: int) -> str:
     if code < 0:
@@ -210,11 +191,9 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-# ----------------------------------------------------------------------------- the state
-
 def decide_state(*, status: dict, fresh: bool, alive: bool, launch: dict | None,
                  console: list[str]) -> tuple[str, str]:
-    """(state, message) from the trainer's status file, whether the latest launch's process
+    """(state, message) from the trainer's status file, whether the latest launch's trainer
     is alive, and its exit code when the manager saw it exit."""
     said = status.get("message") if isinstance(status.get("message"), str) else ""
     if alive:
@@ -248,11 +227,12 @@ def _state_from_exit(code: int, *, stop_requested: bool, console: list[str]) -> 
     return "failed", f"the trainer failed ({describe_exit(code)}): {last}"
 
 
-def read_run_status(run_dir: Path, *, script_name: str, details: bool = True,
-                    log_lines: int = 40, in_flight: bool | None = None) -> RunStatus:
-    """The run's state and progress from its files. `details=False` skips the histories and
-    log tails (for a listing). `in_flight`: whether the run trains right now, where the caller
-    knows it (a run inside a ZeroGPU worker has no train.py process to look for)."""
+def read_run_status(run_dir: Path, *, alive: Callable[[Path, int | None], bool], details: bool = True,
+                    log_lines: int = 40) -> RunStatus:
+    """The run's state and progress from its files. `alive(run_dir, pid)`: whether the trainer
+    of the latest launch (its pid as run.json recorded it) trains now, as the launcher that
+    started it tells (gan.runs.launcher). `details=False` skips the histories and log tails
+    (for a listing)."""
     run = read_json(run_dir, RUN_FILE, dict) or {}
     status = read_json(run_dir, STATUS_FILE, dict) or {}
     launches = records(run.get("launches"), ("pid",))
@@ -260,14 +240,14 @@ def read_run_status(run_dir: Path, *, script_name: str, details: bool = True,
     status_pid = number(status.get("pid"), int)
     pid = number(launch["pid"], int) if launch else status_pid
     console = read_tail(run_dir, CONSOLE_FILE, lines=log_lines)
-    if in_flight is None:
-        alive = trainer_alive(pid, script_name=script_name, run_dir=run_dir)
-        fresh = launch is None or (status_pid is not None and status_pid == pid)
-    else:  # written by this launch: the worker's pid is not the launch's
-        alive = in_flight
-        started, updated = number((launch or {}).get("started_at")), number(status.get("updated_at"))
-        fresh = launch is None or (started is not None and updated is not None and updated >= started)
-    state, message = decide_state(status=status, fresh=fresh, alive=alive, launch=launch,
+    if launch is None:
+        fresh = True
+    elif pid is not None:  # a trainer process of its own writes its pid into status.json
+        fresh = status_pid == pid
+    else:  # trained by no process of its own (a ZeroGPU worker's pid is not the launch's)
+        started, updated = number(launch.get("started_at")), number(status.get("updated_at"))
+        fresh = started is not None and updated is not None and updated >= started
+    state, message = decide_state(status=status, fresh=fresh, alive=alive(run_dir, pid), launch=launch,
                                   console=console)
     history = records(read_json(run_dir, HISTORY_FILE, list), ("step", "d_loss", "g_loss")) \
         if details or not status else []

@@ -39,6 +39,7 @@ from .render import (GIF_SCALE, GRID_MODES, Picture, RenderedFrames, encode_png,
                      render_digit, render_explored, render_explored_row, render_grid,
                      render_interpolation, render_restyled, render_style_morph)
 from .stats import ServingStats
+from .timeline_view import TimelineCache, render_timeline_frame, step_caption, curves_png
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ class ExploreViews(NamedTuple):
     """A digit moved along named directions."""
     digit: Path          # the edited digit
     row: Path | None     # the same edited style as digits 0-9 (None when not asked for)
+
+
+class TimelineView(NamedTuple):
+    caption: str  # the step and what was measured there (Markdown)
+    curves: Path  # the run's curves, a marker at the step (PNG)
 
 
 class DrawResult(NamedTuple):
@@ -121,6 +127,7 @@ class DigitService:
         self.directions = directions or DirectionCache()
         self.classifier = ClassifierCache()
         self.encoders = EncoderCache()
+        self.timelines = TimelineCache()
 
     def model(self) -> LoadedModel:
         if self.auto_reload_s is not None:
@@ -251,6 +258,33 @@ class DigitService:
             steps, psi = as_steps(steps), as_truncation(truncation_psi)
             return self._animation("morph", render_style_morph(model, z, digit_a, digit_b, steps, psi,
                                                                stats=self.stats))
+
+    def timeline_steps(self) -> list[int]:
+        """The steps of the served weights' training timeline; TimelineError (a ValueError)
+        saying why there is none and how to get one."""
+        return [int(step) for step in self.timelines.get(self.model()).steps]
+
+    def _timeline_frame(self, step: object):
+        model = self.model()
+        timeline = self.timelines.get(model)
+        step = as_int(step, "step", 0, int(timeline.steps[-1]))
+        return model, timeline, timeline.index_of(step)
+
+    def timeline(self, step: object) -> Path:
+        """The training timeline at `step` (one of `timeline_steps()`): a 10x10 grid PNG with
+        /grid's layout and provenance plus a `step` text chunk; ValueError for a step the
+        timeline lacks, naming the nearest ones."""
+        with self.stats.timed("timeline.handler"):
+            model, timeline, index = self._timeline_frame(step)
+            return self.write_png("timeline", render_timeline_frame(model, timeline, index))
+
+    def timeline_view(self, step: object) -> TimelineView:
+        """What the Learn tab shows beside a step's grid: its caption and the curves (a PNG)
+        with a marker at that step."""
+        model, timeline, index = self._timeline_frame(step)
+        curves = self.output.write(f"timeline_curves_step{int(timeline.steps[index])}_{model.fingerprint[:8]}",
+                                   ".png", curves_png(timeline, index))
+        return TimelineView(step_caption(timeline, index), curves)
 
     def reload(self) -> str:
         """Reload the weights folder now; WeightsError (a ValueError) if the new weights are

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import threading
 
 import numpy as np
@@ -140,9 +139,3 @@ def _plot(ax, steps: np.ndarray, values: np.ndarray, label: str, color: str) -> 
     else:
         ax.plot([], [], label=f"{label} (not measured)", color=color)
 
-
-def nearest_index(timeline: Timeline, step: float) -> int:
-    """The frame whose step is nearest `step` (a slider's value)."""
-    if not math.isfinite(step):
-        return 0
-    return int(np.abs(timeline.steps - step).argmin())

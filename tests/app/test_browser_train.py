@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.app.test_browser import ARTIFACTS, browser_page, fetch_png, image_src, wait_for_new_src
+from tests.support.browser import ARTIFACTS, browser_page, fetch_png, image_src, wait_for_new_src
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -32,10 +32,10 @@ def free_port() -> int:
 def launched_with_training(weights: Path, runs_root: Path):
     """The app as `python app.py --allow-training` serves it, with a tiny-model trainer."""
     import app
-    from tests.conftest import TINY_TRAIN_FLAGS, core_env
-    from gan.serving.model_holder import ModelHolder
     from gan.runs.manager import RunManager
-    from tests.runs.test_manager import kill_leftovers
+    from gan.serving.model_holder import ModelHolder
+    from tests.support.processes import TINY_TRAIN_FLAGS, core_env
+    from tests.support.runs import kill_leftovers
 
     holder = ModelHolder(weights)
     manager = RunManager(runs_root, extra_args=[*TINY_TRAIN_FLAGS, *TRAINER_FLAGS], env=core_env(),

@@ -20,7 +20,7 @@ from gan.latent.codec import encode_latent
 from gan.model.sampling import latents_from_seeds
 from gan.runs.manager import RunManager
 from gan.serving.model_holder import ModelHolder
-from tests.runs.test_manager import FAKE_TRAINER, kill_leftovers, write_run
+from tests.support.runs import FAKE_TRAINER, kill_leftovers, write_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

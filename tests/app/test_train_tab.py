@@ -22,15 +22,15 @@ from PIL import Image
 import app
 from app_tabs.train_handlers import TRAINING_OFF, TrainHandlers
 from app_tabs.train_view import api_payload, format_duration
-from tests.conftest import TINY_TRAIN_FLAGS, core_env
 from gan.config import ModelConfig, TrainConfig
 from gan.images import png_bytes
-from gan.serving.model_holder import ModelHolder
 from gan.model.networks import Generator
-from gan.runs.manager import RunManager
 from gan.model.weights import load_generator, save_generator, weights_fingerprint
-from tests.runs.test_manager import fake_trainer  # noqa: F401 (a fixture)
-from tests.runs.test_manager import HOSTILE, gone_pid, kill_leftovers, wait_until, write_run
+from gan.runs.manager import RunManager
+from gan.serving.model_holder import ModelHolder
+from tests.support.processes import TINY_TRAIN_FLAGS, core_env
+from tests.support.runs import fake_trainer  # noqa: F401 (a fixture)
+from tests.support.runs import HOSTILE, FakeLauncher, gone_pid, kill_leftovers, wait_until, write_run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -303,6 +303,51 @@ def test_start_click_passes_only_what_differs_from_the_preset(served_app):
         handlers.stop_click(runs.value)
 
 
+# ----------------------------------------------------------------------------- what the launcher says
+
+def test_the_tab_shows_the_launchers_note_and_where_a_run_trained(tmp_path, weights):
+    """The tab never asks which back-end trains: it shows the launcher's own note, and after a
+    Start that returned once the training call ended (as on ZeroGPU), where the run got to."""
+    launcher = FakeLauncher(in_call=True, in_call_steps=7, start_note="**Each Start costs one coin.**")
+    manager = RunManager(tmp_path / "runs", launcher=launcher)
+    demo = app.build_demo(weights, auto_reload_s=None, training=manager)
+    notes = [b for b in demo.blocks.values() if isinstance(b, gr.Markdown) and b.value == launcher.start_note]
+    assert notes and notes[0].visible
+    handlers = TrainHandlers(manager)
+    message, runs = handlers.start_click("custom", 50_000, 8, 1)
+    assert message == (f"Run {runs.value} trained in the fake launcher: stopped at step 7 of 50000. "
+                       "Resume trains it on.")
+    message, _ = handlers.resume_click(runs.value, 60_000)
+    assert message.startswith(f"Run {runs.value} trained in the fake launcher: stopped at step 7 of 60000.")
+    # a launcher whose runs train on after Start, with no process of their own
+    handlers = TrainHandlers(RunManager(tmp_path / "other", launcher=FakeLauncher()))
+    message, runs = handlers.start_click("custom", 100_000, 8, 1)
+    assert message == f"Started run {runs.value}: custom preset, 100,000 steps of batch 8, seed 1."
+
+
+def test_process_runs_have_no_note(tmp_path, weights, fake_trainer):
+    handlers = TrainHandlers(RunManager(tmp_path / "runs", train_script=fake_trainer))
+    assert handlers.start_note() == "" and TrainHandlers(None).start_note() == ""
+    demo = app.build_demo(weights, auto_reload_s=None, training=handlers.manager)
+    notes = [b for b in demo.blocks.values() if isinstance(b, gr.Markdown) and b.elem_id == "train-start-note"]
+    assert notes and not notes[0].visible
+
+
+def test_on_zerogpu_the_app_trains_in_its_gpu_function(tmp_path, weights, monkeypatch):
+    from gan.runs.zerogpu import ZeroGPULauncher
+
+    def gpu_function(train_args, duration_s):
+        return 0
+
+    monkeypatch.setattr(app, "TRAIN_ON_GPU", gpu_function)
+    monkeypatch.delenv("DIGITGAN_GPU_SECONDS", raising=False)
+    manager = app.make_run_manager(ModelHolder(weights), allow_training=True, runs_dir=tmp_path / "runs")
+    assert isinstance(manager.launcher, ZeroGPULauncher) and manager.launcher.train is gpu_function
+    assert manager.launcher.gpu_seconds == 120
+    assert "**On this ZeroGPU Space** a run trains on a GPU lent for at most **120 s**" in \
+        TrainHandlers(manager).start_note()
+
+
 # ----------------------------------------------------------------------------- launched, real train.py
 
 def free_port() -> int:
@@ -311,11 +356,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+API_DOCS = Path(__file__).resolve().parents[2] / "docs" / "app.md"
 
 
 def readme_train_example() -> str:
-    text = README.read_text()
+    text = API_DOCS.read_text()
     section = text[text.index("<!-- train:start -->"): text.index("<!-- train:end -->")]
     (code,) = [b for b in re.findall(r"```python\n(.*?)```", section, flags=re.S) if "gradio_client" in b]
     return code
@@ -337,7 +382,7 @@ def test_gradio_client_runs_the_readme_example(tmp_path, weights, monkeypatch, c
         # the example's minute of training: here until the tiny run has drawn its first grid
         code = code.replace("time.sleep(60)", "wait_until(lambda: (s := manager.status()) and s.grid_path, 90)")
         names = {"wait_until": wait_until, "manager": manager}
-        exec(compile(code.replace("http://127.0.0.1:7860/", demo.local_url), "README.md", "exec"), names)
+        exec(compile(code.replace("http://127.0.0.1:7860/", demo.local_url), "docs/app.md", "exec"), names)
         check_the_readme_run(names, manager, weights, capsys.readouterr().out)
     finally:
         kill_leftovers(manager)

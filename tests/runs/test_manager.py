@@ -1,70 +1,25 @@
-"""The Train tab's run manager (gan/runs.py): run folders written by the test (states, corrupt
-files, hostile names), a stand-in trainer script (start, one run at a time, stop, resume, a
-killed trainer, an app restart), serving a real checkpoint, and the input rules."""
+"""The Train tab's run manager (gan/runs/manager.py) with its default launcher, a train.py
+process per run: run folders written by the test (states, corrupt files, hostile names), a
+stand-in trainer script (start, one run at a time, stop, resume, a killed trainer, an app
+restart), serving a real checkpoint, and the input rules."""
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from gan.inputs import as_batch_size, as_run_name, as_train_seed, as_train_steps
-from gan.training.run_folder import STATUS_FILE
-from gan.runs.status import read_run_status
-from gan.runs.manager import RUN_PRESETS
-from gan.runs.manager import RunManager, training_enabled
 from gan.model.weights import WeightsError, load_generator
-
-# A trainer stand-in: the CLI and files of train.py's contract, no torch (starts in ~50 ms).
-FAKE_TRAINER = textwrap.dedent('''
-    import json, os, signal, sys, time
-    args = sys.argv[1:]
-    run = args[args.index("--run-dir" if "--run-dir" in args else "--resume") + 1]
-    steps = int(args[args.index("--steps") + 1]) if "--steps" in args else 1500
-    if os.environ.get("FAKE_TRAINER_FAIL"):
-        print("train.py: error: unrecognized arguments", file=sys.stderr)
-        sys.exit(2)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    ckpt = os.path.join(run, "checkpoint.pt")
-    step = int(open(ckpt).read()) if "--resume" in args else 0
-    def write(state):
-        with open(os.path.join(run, ".status.tmp"), "w") as f:
-            json.dump({"state": state, "step": step, "steps": steps, "pid": os.getpid(),
-                       "images_per_s": 640.0, "d_loss": 1.2, "g_loss": 0.8, "elapsed_s": 1.0,
-                       "updated_at": time.time(), "message": state}, f)
-        os.replace(os.path.join(run, ".status.tmp"), os.path.join(run, "status.json"))
-    write("running")
-    while step < steps and not stop:
-        step += 1
-        time.sleep(0.002)
-        if step % 10 == 0:
-            write("running")
-    open(ckpt, "w").write(str(step))
-    write("interrupted" if stop else "finished")
-    sys.exit(130 if stop else 0)
-''')
-
-
-@pytest.fixture
-def fake_trainer(tmp_path):
-    script = tmp_path / "trainer" / "train.py"
-    script.parent.mkdir()
-    script.write_text(FAKE_TRAINER)
-    return script
-
-
-def kill_leftovers(manager):
-    """Teardown: a failed test must not leave a trainer running."""
-    for run in manager.list_runs():
-        if run.state == "running" and run.pid:
-            os.kill(run.pid, signal.SIGKILL)
-            manager.status(run.name)  # reaps it when it is this manager's child
+from gan.runs.launcher import ProcessLauncher
+from gan.runs.manager import RunManager, training_enabled
+from gan.runs.presets import RUN_PRESETS
+from gan.runs.status import read_run_status
+from gan.training.run_folder import STATUS_FILE
+from tests.support.runs import HOSTILE, gone_pid, kill_leftovers, wait_until, write_run
 
 
 @pytest.fixture
@@ -72,35 +27,6 @@ def manager(tmp_path, fake_trainer):
     manager = RunManager(tmp_path / "runs", train_script=fake_trainer, niceness=0, stop_timeout_s=20)
     yield manager
     kill_leftovers(manager)
-
-
-def write_run(root, name, **files):
-    """A run folder with the given files: a dict/list is written as JSON, str/bytes as is."""
-    folder = root / name
-    folder.mkdir(parents=True)
-    for file_name, content in files.items():
-        path = folder / file_name.replace("__", ".")
-        if isinstance(content, (dict, list)):
-            content = json.dumps(content)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    return folder
-
-
-def wait_until(check, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail("condition not met in time")
-
-
-def gone_pid():
-    """The pid of a process that has exited (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 # ----------------------------------------------------------------------------- run folders
@@ -182,10 +108,6 @@ def test_exit_codes_recorded_by_the_manager_decide_the_state(manager):
     assert early.state == "interrupted" and "nothing to resume" in early.message
 
 
-HOSTILE = ["../x", "..", ".", "/etc", "/etc/passwd", "a/b", "a\0b", "x" * 5000, ".served",
-           "runs/../../x", "", " ", "a\n", None, 7, ["a"], {"name": "a"}]
-
-
 @pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_names_are_refused(manager, name):
     calls = [manager.stop, manager.resume, manager.serve, manager.run_dir]
@@ -211,6 +133,7 @@ def test_symlinks_and_plain_folders_are_not_runs(manager, tmp_path):
 def test_start_stop_resume_with_a_stand_in_trainer(manager):
     info = manager.start("custom", steps=100_000, batch_size=8, seed=3)
     assert info.run_dir.parent == manager.runs_root and as_run_name(info.name) == info.name
+    assert isinstance(info.pid, int) and not info.ended  # Start answers while the process trains on
     assert wait_until(lambda: (manager.status(info.name).step or 0) > 10)
     assert manager.status().state == "running"
     with pytest.raises(ValueError, match="one run at a time"):
@@ -394,7 +317,7 @@ def test_training_is_off_unless_enabled():
 def test_read_run_status_without_details(manager):
     run_dir = write_run(manager.runs_root, "r", status__json={"state": "finished", "step": 5},
                         log__txt="hello\n")
-    status = read_run_status(run_dir, script_name="train.py", details=False)
+    status = read_run_status(run_dir, alive=ProcessLauncher().alive, details=False)
     assert status.step == 5 and status.log_tail == [] and status.history == []
 
 
@@ -402,7 +325,7 @@ def test_read_run_status_without_details(manager):
 
 @pytest.mark.slow
 def test_real_trainer_start_watch_stop_resume_serve_revert_kill(tmp_path, core_weights_dir):
-    from tests.conftest import TINY_TRAIN_FLAGS, core_env
+    from tests.support.processes import TINY_TRAIN_FLAGS, core_env
 
     served = []
     tiny = [*TINY_TRAIN_FLAGS, "--log-every", "2", "--ckpt-every", "1000", "--sample-every", "4"]

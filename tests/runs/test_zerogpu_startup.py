@@ -1,12 +1,12 @@
 """A Gradio app on ZeroGPU: the real `spaces` start-up and call path against a loopback
 stand-in for the platform's device API (tests/support/zerogpu_standin.py).
 
-The app runs in a subprocess with SPACES_ZERO_GPU=true, as on a ZeroGPU Space: `import
-spaces` patches torch, `demo.launch()` packs the tensors moved to "cuda" and posts
-/startup-report, and each call of a `@spaces.GPU` function is scheduled, run in a forked
-worker and released. Without a GPU the worker cannot start CUDA, so the call fails after
-the whole protocol ran; with one (the stand-in hands out CUDA_VISIBLE_DEVICES' first
-device) the call answers.
+The app runs in a subprocess with SPACES_ZERO_GPU=true, as on a ZeroGPU Space (started by
+tests/support/zerogpu_app.py): `import spaces` patches torch, `demo.launch()` packs the
+tensors moved to "cuda" and posts /startup-report, and each call of a `@spaces.GPU`
+function is scheduled, run in a forked worker and released. Without a GPU the worker cannot
+start CUDA, so the call fails after the whole protocol ran; with one (the stand-in hands out
+CUDA_VISIBLE_DEVICES' first device) the call answers.
 
 Skipped where the `spaces` package is not installed.
 """
@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.loopback_guard import BLOCKED_MARK, SITECUSTOMIZE
+from tests.support.loopback_guard import BLOCKED_MARK
+from tests.support.zerogpu_app import (REPO_ROOT, STANDIN_CGROUP, LaunchedApp, check_generate, launch_digitgan,
+                                       launch_zerogpu_app, stop)
 from tests.support.zerogpu_standin import STANDIN_NVIDIA_UUID, ZeroGPUStandIn
 
 pytestmark = [
@@ -32,10 +29,6 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("spaces") is None,
                        reason="the `spaces` package is not installed (pip install spaces)"),
 ]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-STANDIN_CGROUP = "/standin-cgroup"
-START_TIMEOUT_S = 180
 
 # A ZeroGPU app in miniature: `spaces` first, a module moved to "cuda" at import (ZeroGPU
 # keeps it on the CPU, then packs it at launch), one @spaces.GPU function whose duration
@@ -84,12 +77,6 @@ demo.launch()
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def gpu_device() -> str | None:
     """What the stand-in hands out as the scheduled device: None without a CUDA GPU."""
     import torch
@@ -98,70 +85,6 @@ def gpu_device() -> str | None:
         return None
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
     return visible or "0"
-
-
-@dataclass
-class LaunchedApp:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def launch_zerogpu_app(script: Path, standin: ZeroGPUStandIn, folder: Path,
-                       extra_env: dict[str, str] | None = None, python: str = sys.executable) -> LaunchedApp:
-    """Start `script` as a ZeroGPU Space would, wait until it serves, return it."""
-    site = folder / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    cgroup = folder / "cgroup"
-    cgroup.write_text(f"5:devices:{STANDIN_CGROUP}\n")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("SYSTEM", "SPACE_ID", "PYTHONPATH")}
-    env.update({
-        "SPACES_ZERO_GPU": "true",
-        "SPACES_ZERO_DEVICE_API_URL": standin.url,
-        "ZEROGPU_PROC_SELF_CGROUP_PATH": str(cgroup),
-        # ZeroGPU empties and refills this folder at launch; never the user's ~/.zerogpu.
-        "ZEROGPU_OFFLOAD_DIR": str(folder / "offload"),
-        "ZEROGPU_MMAP_AUTOPRUNE_PATTERN": str(folder / "no-hub-cache" / "*"),
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "HF_HUB_OFFLINE": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": os.pathsep.join([str(site), str(REPO_ROOT)]),
-        **(extra_env or {}),
-    })
-    log_path = folder / "app.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([python, str(script)], cwd=folder, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    app = LaunchedApp(f"http://127.0.0.1:{port}/", process, log_path)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the app exited ({process.returncode}) before serving:\n{app.log()}")
-        try:
-            if httpx.get(app.url, timeout=2).status_code == 200:
-                return app
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop(app)
-    raise AssertionError(f"the app did not serve within {START_TIMEOUT_S}s:\n{app.log()}")
-
-
-def stop(app: LaunchedApp) -> None:
-    app.process.terminate()
-    try:
-        app.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        app.process.kill()
-        app.process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -260,34 +183,6 @@ def test_an_app_without_decorated_functions_sends_no_startup_report(tiny_app_scr
 
 
 # ----------------------------------------------------------------------------- DigitGAN's own app
-
-def expected_digit(digit: int, seed: int, psi: float):
-    import numpy as np
-
-    from gan.images import upscale
-    from gan.model.weights import load_generator
-
-    image = load_generator(REPO_ROOT / "weights").generate([digit], [seed], truncation_psi=psi)[0]
-    return upscale(image.numpy(), 10).astype(np.uint8)
-
-
-def check_generate(client) -> None:
-    """/generate answers with the shipped weights' own digit: the generator serves from the
-    CPU, never from a "cuda" copy that ZeroGPU empties at launch."""
-    import numpy as np
-    from PIL import Image
-
-    path = client.predict(3, 42, 0.8, api_name="/generate")
-    with Image.open(path) as png:
-        assert np.array_equal(np.asarray(png.convert("L")), expected_digit(3, 42, 0.8))
-
-
-def launch_digitgan(script: Path, standin: ZeroGPUStandIn, folder: Path, *, python: str = sys.executable,
-                    **env) -> LaunchedApp:
-    return launch_zerogpu_app(script, standin, folder, python=python, extra_env={
-        "DIGITGAN_WEIGHTS": str(REPO_ROOT / "weights"), "DIGITGAN_ALLOW_TRAINING": "1",
-        "DIGITGAN_RUNS_DIR": str(folder / "runs"), **env})
-
 
 def test_the_app_registers_its_gpu_function_before_launch_and_serves_from_the_cpu(tmp_path):
     from gradio_client import Client

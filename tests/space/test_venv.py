@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runs.test_zerogpu_startup import check_generate, launch_digitgan, stop
+from tests.support.zerogpu_app import check_generate, launch_digitgan, stop
 from tests.support.zerogpu_standin import ZeroGPUStandIn
 
 VENV = os.environ.get("DIGITGAN_SPACE_VENV")
