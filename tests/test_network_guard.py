@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tests.support.processes import NETWORK_GUARD
+from tests.conftest import NETWORK_GUARD
 from tests.support.loopback_guard import BLOCKED_MARK, is_loopback_host
 from tests.support.processes import REPO_ROOT, core_env
 
