@@ -105,7 +105,7 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
             explore = build_explore_tab(ExploreHandlers(service, random_seed))
             draw = build_draw_tab(DrawHandlers(service))
             learn = build_learn_tab(LearnHandlers(service))
-            model = build_model_tab(handlers)
+            model = build_model_tab(handlers, operator_tools=training is not None)
             how = build_how_tab(handlers)
             train = build_train_tab(TrainHandlers(training, hub_token=os.environ.get("HF_TOKEN")))
         for redraw in (generate, grid, interpolate, explore, draw, learn.redraw, model.redraw, how, train.redraw):
@@ -188,6 +188,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-training", action="store_true",
                         help=f"let the Train tab start training runs (off by default; also "
                              f"${TRAINING_ENV_VAR}=1, e.g. on a Space)")
+    parser.add_argument("--mcp", action="store_true", default=None,
+                        help="also serve the demo's tools (generate, grid, interpolate, explore, draw, restyle, "
+                             "timeline) to MCP clients at /gradio_api/mcp/ (also $GRADIO_MCP_SERVER=true; "
+                             "needs the mcp package: pip install 'gradio[mcp]'); reload and training are tools "
+                             "only with --allow-training")
     parser.add_argument("--runs-dir", default=DEFAULT_RUNS,
                         help=f"the Train tab's run folders, one per run (default: $DIGITGAN_RUNS_DIR or runs; "
                              f"now {DEFAULT_RUNS})")
@@ -233,11 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_demo(holder, auto_reload_s=args.watch or None, concurrency_limit=concurrency,
                       max_queue=args.max_queue, training=training)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, css=CSS,
-                    theme=THEME)
+        demo.launch(server_name=args.host, server_port=args.port, css=CSS, theme=THEME,
+                    mcp_server=args.mcp)  # None: Gradio reads $GRADIO_MCP_SERVER
     except OSError as exc:  # e.g. the port is taken
         print(f"error: cannot start the server: {exc}", file=sys.stderr)
         return 1
+    except ImportError as exc:  # --mcp without the mcp package
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -21,8 +21,7 @@ from gan.inputs import AUTO_DIGIT, MAX_DIRECTION_STRENGTH, MAX_STEPS
 from gan.serving.service import Animation, DigitService
 
 from .explore import DIRECTION_SLOTS, edit_json, slider_updates
-from .widgets import LIVE, PRIVATE, checked_by_handler, digit_radio, from_page, picture, psi_slider, slider, \
-    user_errors
+from .widgets import LIVE, PRIVATE, checked_by_handler, digit_radio, from_page, picture, psi_slider, slider, user_errors
 
 SEARCH_DIGITS = [AUTO_DIGIT, *range(10)]
 # The pen's radius on the 280 px canvas: a digit drawn about 220 px tall with a 28 px wide
@@ -168,7 +167,7 @@ class DrawHandlers:
         return self.service.style_morph(latent, digit_a, digit_b, steps, psi)
 
     @user_errors
-    def restyle_view(self, latent, truncation_psi=1.0, strengths="{}"):
+    def restyle(self, latent, truncation_psi=1.0, strengths="{}"):
         """/restyle. The page's empty latent box (before a search) draws nothing; a caller of
         the API who sends no latent is told what is missing."""
         if _blank(latent) and from_page():
@@ -273,7 +272,7 @@ def build_draw_tab(h: DrawHandlers) -> dict:
                                   "digit: 0-9 or 'auto' (the classifier's reading).").success(
         h.style_views, inputs=[latent, digit_used, *style_inputs], outputs=views, **PRIVATE)
     # typed or pasted latents (`input`): the searches above bring their own row and morph
-    gr.on([latent.input, psi.change, edit.change], h.restyle_view, inputs=[latent, psi, edit],
+    gr.on([latent.input, psi.change, edit.change], h.restyle, inputs=[latent, psi, edit],
           outputs=style_row, api_name="restyle", **LIVE,
           api_description="A latent (text from /draw or a list of numbers) written as digits 0-9; "
                           "strengths optional, as for /explore.")

@@ -15,8 +15,17 @@ from gan.latent.direction_search import FULL_SEARCH, markdown_table
 from gan.latent.directions import STRENGTH_UNIT, DirectionSet
 from gan.serving.service import DigitService
 
-from .widgets import (LIVE, PRIVATE, checked_by_handler, digit_radio, picture, psi_slider,
-                      seed_with_dice, slider, user_errors)
+from .widgets import (
+    LIVE,
+    PRIVATE,
+    checked_by_handler,
+    digit_radio,
+    picture,
+    psi_slider,
+    seed_with_dice,
+    slider,
+    user_errors,
+)
 
 DIRECTION_SLOTS = FULL_SEARCH.count
 

@@ -34,9 +34,14 @@ class Handlers:
         self.generate = user_errors(service.generate)
         self.grid = user_errors(service.grid)
         self.interpolate = user_errors(service.interpolate)
-        self.reload = user_errors(service.reload)
         self.how_it_works = user_errors(service.how_it_works)
         self.random_seed = random_seed
+
+    @user_errors
+    def reload_weights(self) -> str:
+        """Load the weights folder again; the old model keeps serving if the new weights are
+        invalid. Returns what happened."""
+        return self.service.reload()
 
     @user_errors
     def model_tab(self) -> ModelTabViews:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from gan.model.weights import WeightsError
 from gan.serving.service import DigitService
 from gan.serving.timeline_view import EXPLANATION
 
-from .widgets import LIVE, PRIVATE, picture, user_errors
+from .widgets import LIVE, PRIVATE, checked_by_handler, picture, user_errors
 
 PLAY_INTERVAL_S = 0.6  # one frame per tick while playing
 
@@ -25,8 +26,8 @@ class LearnHandlers:
         to get one (every other tab keeps working)."""
         try:
             steps = self.service.timeline_steps()
-        except ValueError as exc:
-            message = getattr(exc, "advice", lambda: str(exc))()
+        except WeightsError as exc:  # TimelineError: no timeline, or one of other weights
+            message = exc.advice()
             return (gr.Slider(visible=False), gr.Number(visible=False),
                     gr.Markdown(f"**No training timeline for these weights.** {message}".replace("\n", " "),
                                 visible=True), gr.Row(visible=False))
@@ -77,8 +78,8 @@ def build_learn_tab(handlers: LearnHandlers) -> LearnTab:
             play = gr.Button("▶ Play", scale=0, min_width=110, elem_id="learn-play")
             frame = gr.Slider(0, 1, value=0, step=1, label="Training frame", elem_id="learn-frame",
                               info="drag through the run, from the untrained generator to the served weights")
-            step = gr.Number(label="Step", precision=0, elem_id="learn-step", scale=0, min_width=140,
-                             info="type a step of the timeline")
+            step = checked_by_handler(gr.Number(label="Step", precision=0, elem_id="learn-step", scale=0,
+                                                min_width=140, info="type a step of the timeline"))
         caption = gr.Markdown(elem_id="learn-caption")
         with gr.Row():
             grid = picture("Seeds 0-9 of every digit (a row per digit) at this step", elem_id="learn-grid",

@@ -14,7 +14,9 @@ class ModelTab:
     reloaded: object          # the Reload click's event, for chaining redraws after a reload
 
 
-def build_model_tab(handlers: Handlers) -> ModelTab:
+def build_model_tab(handlers: Handlers, *, operator_tools: bool = False) -> ModelTab:
+    """`operator_tools`: /reload is public (in the API docs, an MCP tool) only where the
+    operator allows training; elsewhere it stays callable over HTTP but offered to no agent."""
     with gr.Tab("Model", id="model"):
         with gr.Row():
             reload_button = gr.Button("Reload weights", variant="primary", scale=0)
@@ -32,8 +34,8 @@ def build_model_tab(handlers: Handlers) -> ModelTab:
             neighbours = gr.Image(label="Nearest training images (memorisation check)",
                                   interactive=False, type="filepath", elem_classes=["pixelated"])
     reloaded = reload_button.click(
-        handlers.reload, outputs=status, api_name="reload", concurrency_limit=1,
-        concurrency_id="reload",
+        handlers.reload_weights, outputs=status, api_name="reload", concurrency_limit=1,
+        concurrency_id="reload", api_visibility="public" if operator_tools else "undocumented",
         api_description="Load the weights folder again; the old model keeps serving if the "
                         "new weights are invalid.")
     outputs = ModelTabViews(card=card, details=details, samples=samples, loss_curve=loss_curve,

@@ -94,11 +94,15 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
         shown = gr.State({})  # what this page already shows (see TrainHandlers.refresh)
         timer = gr.Timer(refresh_s, active=handlers.enabled)
         # inside the Tab: gr.Tabs holds only tabs. All but the status poll take the control lock.
-        gr.api(handlers.api_status, api_name="train_status", api_description=handlers.api_status.__doc__)
-        for method, api_name in ((handlers.api_start, "train_start"), (handlers.api_stop, "train_stop"),
-                                 (handlers.api_resume, "train_resume"), (handlers.api_serve, "train_serve"),
-                                 (handlers.api_revert, "train_revert"), (handlers.api_push, "train_push")):
-            gr.api(method, api_name=api_name, api_description=method.__doc__, **CONTROL)
+        # Operator tools: public (in the API docs, and MCP tools) only where training is allowed;
+        # elsewhere callable over HTTP (each refuses with why) but offered to no agent.
+        visibility = {"api_visibility": "public" if handlers.enabled else "undocumented"}
+        gr.api(handlers.training_run_status, api_name="train_status",
+               api_description=handlers.training_run_status.__doc__, **visibility)
+        for method, api_name in ((handlers.start_training_run, "train_start"), (handlers.stop_training_run, "train_stop"),
+                                 (handlers.resume_training_run, "train_resume"), (handlers.serve_training_run, "train_serve"),
+                                 (handlers.revert_served_weights, "train_revert"), (handlers.push_training_run, "train_push")):
+            gr.api(method, api_name=api_name, api_description=method.__doc__, **CONTROL, **visibility)
     redraw = {"fn": handlers.refresh, "inputs": [run, shown],
               "outputs": [run, *panel.values(), shown]}
     quiet = {**PRIVATE, "show_progress": "hidden"}

@@ -53,7 +53,7 @@ class TrainHandlers:
     # ------------------------------------------------------------------ the HTTP API
 
     @user_errors
-    def api_start(self, preset: str = "quick", steps: int | None = None, batch_size: int | None = None,
+    def start_training_run(self, preset: str = "quick", steps: int | None = None, batch_size: int | None = None,
                   seed: int = 0) -> dict:
         """Start a training run (one at a time) and return its status. preset: quick, standard
         or custom; steps (10..100000) and batch_size (a multiple of 4, 8..1024): null = the
@@ -62,37 +62,37 @@ class TrainHandlers:
         return self._payload(info.name)
 
     @user_errors
-    def api_status(self, run: str | None = None) -> dict:
+    def training_run_status(self, run: str | None = None) -> dict:
         """A run's status (state, step/steps, images_per_s, eta_s, losses, history, metrics,
         log tail) and the list of runs; run: null = the running run, else the newest."""
         return self._payload(run)
 
     @user_errors
-    def api_stop(self, run: str) -> dict:
+    def stop_training_run(self, run: str) -> dict:
         """Stop a running run: the trainer writes its checkpoint and exits (130)."""
         self._manager().stop(run)
         return self._payload(run)
 
     @user_errors
-    def api_resume(self, run: str, steps: int | None = None) -> dict:
+    def resume_training_run(self, run: str, steps: int | None = None) -> dict:
         """Continue a stopped run from its checkpoint; steps: a new total, to train longer."""
         self._manager().resume(run, steps=steps)
         return self._payload(run)
 
     @user_errors
-    def api_serve(self, run: str) -> dict:
+    def serve_training_run(self, run: str) -> dict:
         """Export the run's EMA generator, validate it and serve it; the weights served before
         are kept for /train_revert."""
         return self._served(self._manager().serve(run))
 
     @user_errors
-    def api_push(self, run: str, repo: str) -> dict:
+    def push_training_run(self, run: str, repo: str) -> dict:
         """Upload a stopped or finished run's EMA generator with a model card to the Hub model
         repo `repo` (owner/name); needs the server's write token (HF_TOKEN)."""
         return {"message": self._push(run, repo), "repo": repo}
 
     @user_errors
-    def api_revert(self) -> dict:
+    def revert_served_weights(self) -> dict:
         """Serve again the weights served before the last /train_serve (or /train_revert)."""
         return self._served(self._manager().revert())
 

@@ -83,9 +83,14 @@ def measure_page(browser, url: str, repeats: int) -> dict:
             context.close()
     downloaded = sorted(set(fetched))
     timings = page.evaluate("""async (repeats) => {
-      const time = async (fn, n) => { for (let i = 0; i < 3; i++) await fn(); const out = [];
-        for (let i = 0; i < n; i++) { const t = performance.now(); await fn(); out.push(performance.now() - t); } return out; };
-      const digits = [...Array(100).keys()].map((i) => Math.floor(i / 10)), seeds = [...Array(100).keys()].map((i) => i % 10);
+      const time = async (fn, n) => {
+        for (let i = 0; i < 3; i++) await fn();
+        const out = [];
+        for (let i = 0; i < n; i++) { const t = performance.now(); await fn(); out.push(performance.now() - t); }
+        return out;
+      };
+      const digits = [...Array(100).keys()].map((i) => Math.floor(i / 10));
+      const seeds = [...Array(100).keys()].map((i) => i % 10);
       let s = 0;
       const one = await time(() => DigitGAN.generate([3], [s++ % 1000]), 5 * repeats);
       const grid = await time(() => DigitGAN.generate(digits, seeds.map((x) => x + s++)), 2 * repeats);
@@ -142,9 +147,11 @@ def app_round_trips(weights: str | None, calls: int) -> dict:
             with httpx.Client(timeout=60) as http:
                 for i in range(calls + 3):
                     start = time.perf_counter()
-                    event = http.post(f"{base}/gradio_api/call/generate", json={"data": [i % 10, i, 1.0]}).json()["event_id"]
+                    event = http.post(f"{base}/gradio_api/call/generate",
+                                      json={"data": [i % 10, i, 1.0]}).json()["event_id"]
                     stream = http.get(f"{base}/gradio_api/call/generate/{event}").text
-                    data = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+                    complete = stream.split("event: complete", 1)[1].split("data:", 1)[1]
+                    data = json.loads(complete.strip().splitlines()[0])
                     assert http.get(data[0]["url"]).content.startswith(b"\x89PNG")
                     elapsed = (time.perf_counter() - start) * 1000
                     start = time.perf_counter()
@@ -175,8 +182,9 @@ def draw_quality(browser, url: str, weights: str | None, data_dir: str | None, c
     page.evaluate("() => DigitGAN.ready")
     latents, start = [], time.perf_counter()
     for image, label in zip(images, labels):
-        latents.append(page.evaluate("async ([pixels, digit]) => Array.from((await DigitGAN.invert(pixels, {digit})).latent)",
-                                     [image.flatten().tolist(), int(label)]))
+        latents.append(page.evaluate(
+            "async ([pixels, digit]) => Array.from((await DigitGAN.invert(pixels, {digit})).latent)",
+            [image.flatten().tolist(), int(label)]))
     seconds = time.perf_counter() - start
     page.close()
     generator, classifier = load_generator(weights or "weights"), load_classifier()
@@ -234,12 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     s = results
     print(f"\nstatic site, headless Chromium, {s['threads']} wasm thread(s), onnxruntime-web {s['onnxruntime_web']}; "
           f"medians (p95) over {args.repeats}+ runs:")
-    print(f"  ready (navigation -> first digit) {s['ready']['median_ms']:7.1f} ms ({s['ready']['p95_ms']:.1f})   target <= 1500")
-    print(f"  one digit                         {s['one_digit']['median_ms']:7.1f} ms ({s['one_digit']['p95_ms']:.1f})   target <= 5")
-    print(f"  slider move -> new pixels         {s['slider_to_pixels']['median_ms']:7.1f} ms ({s['slider_to_pixels']['p95_ms']:.1f})   target <= 16")
-    print(f"  10x10 grid                        {s['grid_10x10']['median_ms']:7.1f} ms ({s['grid_10x10']['p95_ms']:.1f})   target <= 100;"
-          f" {s['grid_gflops']:.1f} GFLOP/s at {s['mflop_per_digit']:.1f} MFLOP a digit")
-    print(f"  Draw (find my style -> morph)     {s['draw']['median_ms']:7.1f} ms ({s['draw']['p95_ms']:.1f})   target <= 300 ({encoder_note})")
+    def row(label: str, timing: dict, target: str) -> str:
+        return f"  {label:<34}{timing['median_ms']:7.1f} ms ({timing['p95_ms']:.1f})   {target}"
+
+    print(row("ready (navigation -> first digit)", s["ready"], "target <= 1500"))
+    print(row("one digit", s["one_digit"], "target <= 5"))
+    print(row("slider move -> new pixels", s["slider_to_pixels"], "target <= 16"))
+    print(row("10x10 grid", s["grid_10x10"], "target <= 100;")
+          + f" {s['grid_gflops']:.1f} GFLOP/s at {s['mflop_per_digit']:.1f} MFLOP a digit")
+    print(row("Draw (find my style -> morph)", s["draw"], f"target <= 300 ({encoder_note})"))
     print(f"  downloads: page load {sizes['page_load_mb']:.1f} MB ({sizes['page_load_gzip_mb']:.1f} MB gzipped); "
           f"whole site {sizes['site_mb']:.1f} MB ({sizes['site_gzip_mb']:.1f} MB gzipped)   target <= 25 MB")
     if quality:
@@ -247,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{quality['mean_pixel_rms']:.4f}, restyled digits read as asked {quality['restyle_accuracy']:.2%}, "
               f"{quality['ms_per_digit']:.0f} ms a digit")
     if app:
-        print(f"Gradio app over plain HTTP, same machine, same run (medians, p95):")
-        print(f"  /generate round trip              {app['generate']['median_ms']:7.1f} ms ({app['generate']['p95_ms']:.1f})")
-        print(f"  /grid 10x10 round trip            {app['grid_10x10']['median_ms']:7.1f} ms ({app['grid_10x10']['p95_ms']:.1f})")
+        print("Gradio app over plain HTTP, same machine, same run (medians, p95):")
+        print(row("/generate round trip", app["generate"], ""))
+        print(row("/grid 10x10 round trip", app["grid_10x10"], ""))
     print(f"\nwrote {write_results('browser', results)}")
     return 0
 

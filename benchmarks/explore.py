@@ -17,13 +17,11 @@ import time
 import numpy as np
 import torch
 
-from gan.latent.direction_search import QUICK_SEARCH, find_directions
-from gan.latent.directions import apply_directions
-from gan.model.sampling import generate_from_latents
-from gan.inputs import format_edit_spec
-from gan.latent.direction_search import load_directions
 from gan.images import make_grid, png_bytes, upscale
-from gan.model.sampling import latents_from_seeds
+from gan.inputs import format_edit_spec
+from gan.latent.direction_search import QUICK_SEARCH, find_directions, load_directions
+from gan.latent.directions import apply_directions
+from gan.model.sampling import generate_from_latents, latents_from_seeds
 from gan.model.weights import load_generator, weights_fingerprint
 
 from .common import machine_info, print_table, summarize, time_calls, write_results

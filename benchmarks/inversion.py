@@ -24,9 +24,9 @@ import time
 import torch
 
 from gan.data import load_mnist
-from gan.model.sampling import generate_from_latents
 from gan.latent.inversion import InversionSettings, invert_batch, invert_drawing
 from gan.model.classifier import classifier_outputs, load_classifier
+from gan.model.sampling import generate_from_latents
 from gan.model.weights import load_generator
 
 from .common import machine_info, percentile, print_table, write_results

@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--niceness", default="10,0", help="trainer niceness values to try, comma-separated")
     args = parser.parse_args(argv)
 
-    from gan.runtime import configure_cpu_threads
     from gan.model.weights import load_generator
+    from gan.runtime import configure_cpu_threads
 
     threads = configure_cpu_threads(args.threads)
     generator = load_generator(args.weights)

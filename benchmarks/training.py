@@ -35,10 +35,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gan.config import ModelConfig, TrainConfig
 from gan.data import ClassGroupedBatches, load_mnist
-from gan.training.losses import gan_step, lazy_r1_weight
 from gan.model.networks import MBSTD_GROUP, Discriminator, Generator
 from gan.runtime import configure_cpu_threads, select_device
 from gan.training.loop import ema_beta_at, update_ema
+from gan.training.losses import gan_step, lazy_r1_weight
 
 from .common import machine_info, matmul_gflops, print_table, write_results
 from .gpu_preset import preset_for

@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
     args = parser.parse_args(argv)
     if is_hub_ref(args.weights):
-        parser.error(f"--weights {args.weights}: this command writes directions.json next to the weights, so it needs a "
-                     "local folder (python -m gan.generate and app.py read Hub repos)")
+        parser.error(f"--weights {args.weights}: this command writes directions.json next to the weights, "
+                     "so it needs a local folder (python -m gan.generate and app.py read Hub repos)")
 
     try:
         generator = load_generator(args.weights)

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     config = dataclasses.replace(config, z_dim=generator.z_dim, num_classes=generator.num_classes)
-    source = "rendered digits only" if real_images is None else f"rendered digits and {len(real_images)} MNIST training digits"
+    source = ("rendered digits only" if real_images is None
+              else f"rendered digits and {len(real_images)} MNIST training digits")
     print(f"training the encoder for {args.weights} (sha256 {fingerprint[:12]}) on {source}: "
           f"{config.steps} steps of {config.batch_size}", flush=True)
     encoder, summary = train_encoder(generator, config, real_images=real_images, real_labels=real_labels,

@@ -22,8 +22,8 @@ LAYERS = {
     "gan.serving": 4, "gan.runs": 4,
     "cli": 5,  # the user-facing commands: python -m gan.generate, gan.evaluate, ...
 }
-CLI = {"gan.generate", "gan.evaluate", "gan.find_directions", "gan.train_classifier", "gan.measure_morphology", "gan.train_encoder",
-       "gan.space"}
+CLI = {"gan.generate", "gan.evaluate", "gan.find_directions", "gan.train_classifier", "gan.measure_morphology",
+       "gan.train_encoder", "gan.space"}
 
 
 def module_name(path: Path) -> str:

@@ -119,7 +119,8 @@ def format_report(m: dict) -> str:
              f"{m['frechet_distance_train_vs_test']:.2f}, ratio {m['frechet_ratio_to_floor']:.1f}x)",
              f"coverage              {m['coverage']:.3f} (train vs test {m['coverage_train_vs_test']:.3f})",
              "  diversity ratio     " + " ".join(f"{d}:{r:.2f}" for d, r in m["diversity_ratio_per_digit"].items()),
-             f"memorisation          median RMS to nearest train image {m['memorisation']['sample_to_train_rms_median']:.3f}"
+             "memorisation          median RMS to nearest train image "
+             f"{m['memorisation']['sample_to_train_rms_median']:.3f}"
              f" (real test images: {m['memorisation']['test_to_train_rms_median']:.3f})"]
     unmet = unmet_goals(m)
     lines.append("shipping goals        " + ("all met" if not unmet else "not met: " + "; ".join(unmet)))

@@ -15,6 +15,7 @@ import torch
 from ..model.classifier import DigitClassifier, classifier_outputs
 from ..model.sampling import digit_major
 
+
 def class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> tuple[float, list[float]]:
     """Overall accuracy and accuracy per class (NaN for a class with no samples)."""
     correct = (predicted == labels).double()

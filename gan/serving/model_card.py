@@ -21,8 +21,7 @@ from ..latent.encoder_search import EncoderSearchSettings
 from ..latent.inversion import InversionSettings
 from ..model.card import measured_lines, model_card, training_lines
 from ..model.networks import Discriminator, count_parameters
-from ..model.weights import (LOSS_CURVE_FILE, METRICS_FILE, NEIGHBOURS_FILE, PROGRESS_GIF,
-                             SAMPLES_FILE, TRAINING_FILE)
+from ..model.weights import LOSS_CURVE_FILE, METRICS_FILE, NEIGHBOURS_FILE, PROGRESS_GIF, SAMPLES_FILE, TRAINING_FILE
 from .model_holder import LoadedModel
 
 
@@ -203,8 +202,9 @@ also take mixtures of classes). `[z, embedding]` ({c.z_dim + c.embed_dim} number
 → transposed conv → 1×28×28 → tanh. The app shows it upscaled by nearest neighbour, pixel for pixel.
 
 **Discriminator.** conv 4×4 stride 2 → {c.d_width}×14×14 → conv 4×4 stride 2 → {d2}×7×7
-(LeakyReLU 0.2 after each){stddev_text} → features `h` ({features:,} numbers), then two heads: the real/fake logit `D(x, y) = linear(h) + ⟨embed(y), h⟩`
-(a *projection discriminator*) and class logits `C(x)` (an *auxiliary classifier*, as in AC-GAN).
+(LeakyReLU 0.2 after each){stddev_text} → features `h` ({features:,} numbers), then two heads:
+the real/fake logit `D(x, y) = linear(h) + ⟨embed(y), h⟩` (a *projection discriminator*) and
+class logits `C(x)` (an *auxiliary classifier*, as in AC-GAN).
 {normalised}
 
 **Objective** (non-saturating logistic GAN plus the auxiliary class loss{", and R1" if r1_term else ""}):
@@ -257,9 +257,10 @@ direction (±3 is the edge of what G saw in training), added after truncation.
 
 **Draw: your handwriting in latent space.** Your drawing is made into an MNIST digit the way
 MNIST's were (ink box scaled to 20×20, centred by mass in 28×28). Then the class input is
-fixed to the digit and z alone is searched: the best {inversion.restarts} of the first {inversion.candidates} seeds are refined
-together by {inversion.steps} Adam steps on pixel error + {inversion.feature_weight:g} × the error in our classifier's features +
-a prior that keeps |z| where Gaussian latents live; the closest wins. z now holds your
+fixed to the digit and z alone is searched: the best {inversion.restarts} of the first
+{inversion.candidates} seeds are refined together by {inversion.steps} Adam steps on pixel error +
+{inversion.feature_weight:g} × the error in our classifier's features + a prior that keeps |z|
+where Gaussian latents live; the closest wins. z now holds your
 handwriting and the class input the digit, so the same z drawn for 0-9 writes every digit in
 your hand. When the weights come with an encoder (`encoder.safetensors`, trained against this
 generator to map a digit to its z), the search starts from the encoder's z instead and takes

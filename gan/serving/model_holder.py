@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig
-from ..model.networks import Generator
 from ..model.hub import is_hub_ref, resolve_weights
+from ..model.networks import Generator
 from ..model.weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, load_generator, weights_fingerprint
 
 log = logging.getLogger(__name__)

@@ -24,22 +24,44 @@ from typing import NamedTuple
 
 from ..files import OutputFolder
 from ..images import gif_bytes, upscale
-from ..inputs import (MAX_GRID, as_choice, as_digit, as_int, as_search_digit, as_seed, as_steps,
-                      as_strengths, as_truncation)
+from ..inputs import (
+    MAX_GRID,
+    as_choice,
+    as_digit,
+    as_int,
+    as_search_digit,
+    as_seed,
+    as_steps,
+    as_strengths,
+    as_truncation,
+)
 from ..latent.codec import decode_latent
 from ..latent.directions import DirectionSet
 from ..latent.encoder import Encoder, load_encoder
 from ..model.classifier import DigitClassifier, load_classifier
-from ..model.weights import ENCODER_FILE, WeightsError
 from ..model.sampling import INTERPOLATION_METHODS
+from ..model.weights import ENCODER_FILE, WeightsError
 from .direction_cache import DirectionCache
 from .model_card import ModelCard, build_model_card, how_it_works_markdown, latent_tools_markdown
 from .model_holder import LoadedModel, ModelHolder
-from .render import (GIF_SCALE, GRID_MODES, Picture, RenderedFrames, encode_png, find_style, gif_frame_ms,
-                     render_digit, render_explored, render_explored_row, render_grid,
-                     render_interpolation, render_restyled, render_style_morph)
+from .render import (
+    GIF_SCALE,
+    GRID_MODES,
+    Picture,
+    RenderedFrames,
+    encode_png,
+    find_style,
+    gif_frame_ms,
+    render_digit,
+    render_explored,
+    render_explored_row,
+    render_grid,
+    render_interpolation,
+    render_restyled,
+    render_style_morph,
+)
 from .stats import ServingStats
-from .timeline_view import TimelineCache, render_timeline_frame, step_caption, curves_png
+from .timeline_view import TimelineCache, curves_png, render_timeline_frame, step_caption
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,17 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 from urllib.parse import urlencode
 
-from ..inputs import (MAX_DIRECTION_STRENGTH, MAX_GRID, MAX_SEED, MAX_STEPS, MAX_TRUNCATION, as_choice, as_float,
-                      as_int, shown)
+from ..inputs import (
+    MAX_DIRECTION_STRENGTH,
+    MAX_GRID,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_TRUNCATION,
+    as_choice,
+    as_float,
+    as_int,
+    shown,
+)
 from ..model.sampling import INTERPOLATION_METHODS
 from .render import GRID_MODES
 

@@ -8,14 +8,16 @@ from PIL import Image
 import app
 from gan.config import ModelConfig
 from gan.model.networks import Generator
-from gan.serving.render import GRID_MODES
 from gan.model.weights import save_generator, weights_fingerprint
+from gan.serving.render import GRID_MODES
 
 pytestmark = pytest.mark.timeout(120)
 
-PUBLIC = {"generate", "grid", "interpolate", "explore", "draw", "restyle", "reload",
-          "train_start", "train_status", "train_stop", "train_resume", "train_serve", "train_revert",
-          "train_push"}
+# The demo's own endpoints; the operator's (reload, the Train tab's) are public only where the
+# operator allows training, and otherwise callable but undocumented (no API docs, no MCP tool).
+PUBLIC = {"generate", "grid", "interpolate", "explore", "draw", "restyle", "timeline"}
+OPERATOR = {"reload", "train_start", "train_status", "train_stop", "train_resume", "train_serve", "train_revert",
+            "train_push"}
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +43,26 @@ def test_only_the_named_endpoints_are_public(demo):
     api = demo.get_api_info()
     assert set(api["named_endpoints"]) == {f"/{n}" for n in PUBLIC}
     assert not api.get("unnamed_endpoints")
+    assert {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "undocumented"} == OPERATOR
+
+
+def test_with_training_allowed_the_operator_endpoints_are_public(weights, tmp_path):
+    from gan.serving.model_holder import ModelHolder
+
+    holder = ModelHolder(weights)
+    demo = app.build_demo(holder, auto_reload_s=None,
+                          training=app.make_run_manager(holder, allow_training=True, runs_dir=tmp_path / "runs"))
+    assert set(demo.get_api_info()["named_endpoints"]) == {f"/{n}" for n in PUBLIC | OPERATOR}
 
 
 @pytest.mark.parametrize("name, first", [
     ("generate", ["digit", "seed", "truncation_psi"]),
     ("grid", ["rows", "cols", "seed"]),
     ("interpolate", ["digit_a", "seed_a", "digit_b", "seed_b", "steps"]),
+    ("timeline", ["step"]),
     ("reload", [])])
 def test_parameter_order(demo, name, first):
-    params = demo.get_api_info()["named_endpoints"][f"/{name}"]["parameters"]
+    params = demo.get_api_info(all_endpoints=True)["named_endpoints"][f"/{name}"]["parameters"]
     names = [p["parameter_name"] for p in params]
     assert names[:len(first)] == first
     assert all(p["parameter_has_default"] for p in params[len(first):])

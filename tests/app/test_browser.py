@@ -16,8 +16,15 @@ import torch
 
 # The page helpers every browser test shares (this module is skipped with them when Chromium
 # or Playwright is missing).
-from tests.support.browser import (ARTIFACTS, browser_page, fetch_png, image_src, launched, shown_pixels_std,
-                                   wait_for_new_src)
+from tests.support.browser import (
+    ARTIFACTS,
+    browser_page,
+    fetch_png,
+    image_src,
+    launched,
+    shown_pixels_std,
+    wait_for_new_src,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(240)]
 

@@ -14,10 +14,20 @@ import torch
 from gradio_client import Client, handle_file
 
 import app
-from tests.support.drawings import (BAD_UPLOADS, SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png,
-                                   save_png, speck, write_bad_uploads)
 from gan.inputs import MAX_DIRECTION_STRENGTH
 from gan.model.weights import weights_fingerprint
+from tests.support.drawings import (
+    BAD_UPLOADS,
+    SEVEN,
+    all_ink,
+    blank,
+    draw_strokes,
+    file_bytes,
+    read_png,
+    save_png,
+    speck,
+    write_bad_uploads,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 
 import app
-from tests.support.drawings import SEVEN, draw_strokes, png_bytes
 from gan.latent.codec import encode_latent
 from gan.model.sampling import latents_from_seeds
 from gan.runs.manager import RunManager
 from gan.serving.model_holder import ModelHolder
+from tests.support.drawings import SEVEN, draw_strokes, png_bytes
 from tests.support.runs import FAKE_TRAINER, kill_leftovers, write_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -38,6 +38,7 @@ ENDPOINTS = {
     "explore": {"digit": 3, "seed": 42, "strengths": "{}", "truncation_psi": 1.0},
     "draw": {"image": UPLOADED, "digit": 7},
     "restyle": {"latent": LATENT, "truncation_psi": 1.0, "strengths": "{}"},
+    "timeline": {"step": 0},
     "train_start": {"preset": "custom", "steps": 100, "batch_size": 8, "seed": 0},
     "train_status": {"run": "done-run"},
     "train_stop": {"run": "done-run"},
@@ -110,7 +111,7 @@ def send(served, endpoint: str, values: list[str]) -> tuple[str, str]:
 
 
 def test_the_table_covers_every_endpoint_and_parameter(served):
-    named = served["demo"].get_api_info()["named_endpoints"]
+    named = served["demo"].get_api_info(all_endpoints=True)["named_endpoints"]  # the operator's too
     parameters = {name[1:]: [p["parameter_name"] for p in info["parameters"]] for name, info in named.items()}
     assert {name for name, given in parameters.items() if not given} == NO_PARAMETERS
     assert {name: given for name, given in parameters.items() if given} == \

@@ -21,12 +21,11 @@ import torch
 import app
 from app_tabs.draw import NO_VIEWS, DrawHandlers
 from app_tabs.explore import DIRECTION_SLOTS, ExploreHandlers
-from tests.support.drawings import ONE, SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png, speck
-from gan.inputs import parse_edit_spec
-from gan.inputs import random_seed
+from gan.inputs import parse_edit_spec, random_seed
 from gan.latent.codec import encode_latent
 from gan.model.sampling import latents_from_seeds
 from gan.model.weights import weights_fingerprint
+from tests.support.drawings import ONE, SEVEN, all_ink, blank, draw_strokes, file_bytes, read_png, speck
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -183,11 +182,10 @@ def test_tab_wiring(demo):
 
 def test_unmeasured_directions_are_labelled_as_such(app_weights, tmp_path):
     from gan.files import OutputFolder
+    from gan.latent.direction_search import closed_form_directions
     from gan.serving.direction_cache import DirectionCache
     from gan.serving.model_holder import ModelHolder
     from gan.serving.service import DigitService
-
-    from gan.latent.direction_search import closed_form_directions
 
     held = threading.Event()
 
@@ -252,7 +250,8 @@ def test_a_cleared_canvas_clears_its_views_quietly(draw, sketch):
 
 
 def test_find_without_a_drawing_or_an_upload_says_so(draw):
-    refused(lambda: draw.find_views(None, None, "auto"), "Draw a digit on the canvas (or upload a picture of one) first")
+    refused(lambda: draw.find_views(None, None, "auto"),
+            "Draw a digit on the canvas (or upload a picture of one) first")
 
 
 def test_on_the_page_a_refusal_is_one_warning_and_the_outputs_keep_what_they_showed(draw):
@@ -260,8 +259,8 @@ def test_on_the_page_a_refusal_is_one_warning_and_the_outputs_keep_what_they_sho
         result = draw.sketch_views({"composite": np.asarray(speck("paper"))}, "auto")
     assert result == gr.skip()
     with on_the_page():
-        assert draw.restyle_view("", 1.0, "{}") is None  # the empty box before a search: quiet
-    refused(lambda: draw.restyle_view("", 1.0, "{}"), "latent is missing")  # the API says so
+        assert draw.restyle("", 1.0, "{}") is None  # the empty box before a search: quiet
+    refused(lambda: draw.restyle("", 1.0, "{}"), "latent is missing")  # the API says so
 
 
 @pytest.mark.parametrize("image, digit, message", [

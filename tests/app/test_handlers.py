@@ -4,23 +4,22 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-
-import gradio as gr
 from pathlib import Path
 
+import gradio as gr
 import pytest
 from PIL import Image
 
 import app
 from app_tabs.handlers import Handlers
-from gan.inputs import random_seed
 from gan.config import ModelConfig
-from gan.model.networks import Generator
 from gan.files import OutputFolder
+from gan.inputs import random_seed
+from gan.model.networks import Generator
+from gan.model.weights import WEIGHTS_FILE, weights_fingerprint
 from gan.serving.model_holder import ModelHolder
 from gan.serving.render import GRID_MODES
 from gan.serving.service import DigitService
-from gan.model.weights import WEIGHTS_FILE, weights_fingerprint
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -72,10 +71,10 @@ def test_grid_and_interpolate(handlers):
 
 
 def test_reload_reports_and_refuses(handlers, app_weights):
-    assert "unchanged" in handlers.reload()
+    assert "unchanged" in handlers.reload_weights()
     (app_weights / WEIGHTS_FILE).write_bytes(b"broken")
     with pytest.raises(gr.Error, match="still serving"):
-        handlers.reload()
+        handlers.reload_weights()
     assert handlers.generate(1, 1, 1.0).is_file()
 
 

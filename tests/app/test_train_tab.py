@@ -29,7 +29,6 @@ from gan.model.weights import load_generator, save_generator, weights_fingerprin
 from gan.runs.manager import RunManager
 from gan.serving.model_holder import ModelHolder
 from tests.support.processes import TINY_TRAIN_FLAGS, core_env
-from tests.support.runs import fake_trainer  # noqa: F401 (a fixture)
 from tests.support.runs import HOSTILE, FakeLauncher, gone_pid, kill_leftovers, wait_until, write_run
 
 pytestmark = pytest.mark.timeout(120)
@@ -77,7 +76,7 @@ def served_app(tmp_path, weights, fake_trainer):
 
 def call(demo, api_name, *args):
     """An endpoint in-process, every parameter given (in-process calls fill no defaults)."""
-    arity = len(demo.get_api_info()["named_endpoints"][f"/{api_name}"]["parameters"])
+    arity = len(demo.get_api_info(all_endpoints=True)["named_endpoints"][f"/{api_name}"]["parameters"])
     return demo(*args, *[None] * (arity - len(args)), api_name=api_name)
 
 
@@ -186,7 +185,8 @@ def test_a_killed_trainer_is_reported_through_the_endpoint(served_app):
     started = call(served_app.demo, "train_start", "custom", 100_000)
     wait_until(lambda: call(served_app.demo, "train_status", started["name"])["step"])
     os.kill(started["pid"], signal.SIGKILL)
-    status = wait_until(lambda: (s := call(served_app.demo, "train_status", started["name"]))["state"] != "running" and s)
+    status = wait_until(
+        lambda: (s := call(served_app.demo, "train_status", started["name"]))["state"] != "running" and s)
     assert status["state"] == "dead" and status["label"] == "stopped unexpectedly" and "SIGKILL" in status["message"]
 
 

@@ -109,7 +109,8 @@ def test_the_readme_python_example_runs(monkeypatch):
     """The README's 'Using the generator' example, as written, on the shipped weights."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme[readme.index("## Using the generator"):]
-    code = section[section.index("```python") + len("```python"): section.index("```\n", section.index("```python") + 9)]
+    start = section.index("```python") + len("```python")
+    code = section[start: section.index("```\n", start)]
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     names: dict = {}
     exec(compile(code, "README.md", "exec"), names)

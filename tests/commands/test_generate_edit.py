@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 import gan.generate as generate_cli
-from gan.latent.directions import generate_edited, read_directions
 from gan.latent.direction_search import load_directions
+from gan.latent.directions import generate_edited, read_directions
 from gan.model.weights import load_generator
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"

@@ -1,17 +1,25 @@
 """The CUDA path against the CPU: bf16 steps, seeds, checkpoints and exports across devices.
 
-Skipped without a CUDA GPU; `python3 tests/support/cuda_checks.py` runs these without pytest (see there).
+Skipped without a CUDA GPU; `python3 -m tests.support.cuda_checks` runs these without pytest (see there).
 """
 from pathlib import Path
 
 import torch
-from tests.support.cuda_checks import (bf16_autocast, cuda_device, fixed_batch, fresh_models,  # noqa: F401, F811
-                         one_cpu_thread, pytest, quiet_train, skip, tiny_config)
 
 from gan.config import ModelConfig
-from gan.training.losses import gan_step
 from gan.model.sampling import latents_from_seeds
 from gan.model.weights import load_generator
+from gan.training.losses import gan_step
+from tests.support.cuda_checks import (  # noqa: F401 (one_cpu_thread: autouse)
+    bf16_autocast,
+    fixed_batch,
+    fresh_models,
+    one_cpu_thread,
+    pytest,
+    quiet_train,
+    skip,
+    tiny_config,
+)
 
 if pytest is not None:
     pytestmark = pytest.mark.cuda

@@ -1,21 +1,29 @@
 """The CUDA training step: no host sync between log steps, DistributedDataParallel over NCCL.
 
-Skipped without a CUDA GPU; `python3 tests/support/cuda_checks.py` runs these without pytest (see there).
+Skipped without a CUDA GPU; `python3 -m tests.support.cuda_checks` runs these without pytest (see there).
 """
 import contextlib
 import copy
 import inspect
 
 import torch
-from tests.support.cuda_checks import (bf16_autocast, cuda_device, fixed_batch, fresh_models, one_cpu_thread,  # noqa: F401, F811
-                         pytest, quiet_train, require_cuda, skip, tiny_config)
 
 from gan.config import ModelConfig
 from gan.data import ClassGroupedBatches, make_synthetic_digits
-from gan.training.loop import ema_beta_at, update_ema
-from gan.training.losses import gan_step
 from gan.model.networks import MBSTD_GROUP
-from gan.training.loop import train
+from gan.training.loop import ema_beta_at, train, update_ema
+from gan.training.losses import gan_step
+from tests.support.cuda_checks import (  # noqa: F401 (one_cpu_thread: autouse)
+    bf16_autocast,
+    fixed_batch,
+    fresh_models,
+    one_cpu_thread,
+    pytest,
+    quiet_train,
+    require_cuda,
+    skip,
+    tiny_config,
+)
 
 if pytest is not None:
     pytestmark = pytest.mark.cuda

@@ -5,8 +5,8 @@ import sys
 import pytest
 import torch
 
-from gan.training.run_folder import CHECKPOINT_FILE
 from gan.model.weights import load_generator
+from gan.training.run_folder import CHECKPOINT_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 import torch
-from tests.support.processes import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
-from gan.training.run_folder import CHECKPOINT_FILE
 from gan.model.weights import load_generator
+from gan.training.run_folder import CHECKPOINT_FILE
+from tests.support.processes import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
 pytestmark = pytest.mark.slow
 

@@ -13,15 +13,12 @@ import torch.nn as nn
 
 import gan.training.losses as losses
 from gan.config import ModelConfig, TrainConfig
-from gan.model.networks import Generator
-from gan.runtime import configure_cpu_threads, select_device
-from gan.training.run_folder import CHECKPOINT_FILE, export_from_checkpoint
-from gan.training.losses import discriminator_loss, generator_loss
-from gan.model.networks import recalibrate_batchnorm
-from gan.training.run_folder import grid_image
-from gan.training.loop import ema_beta_at, update_ema
-from gan.training.loop import TrainingDiverged, train
+from gan.model.networks import Generator, recalibrate_batchnorm
 from gan.model.weights import load_generator
+from gan.runtime import configure_cpu_threads, select_device
+from gan.training.loop import TrainingDiverged, ema_beta_at, train, update_ema
+from gan.training.losses import discriminator_loss, generator_loss
+from gan.training.run_folder import CHECKPOINT_FILE, export_from_checkpoint, grid_image
 
 
 def _quiet(cfg, **kwargs):

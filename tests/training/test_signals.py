@@ -7,13 +7,13 @@ import time
 
 import pytest
 import torch
-from tests.support.processes import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
 import train as train_cli
 from gan.config import TrainConfig
-from gan.training.run_folder import CHECKPOINT_FILE
-from gan.training.loop import train
 from gan.model.weights import load_generator
+from gan.training.loop import train
+from gan.training.run_folder import CHECKPOINT_FILE
+from tests.support.processes import REPO_ROOT, TINY_TRAIN_FLAGS, core_env
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,19 @@ from gan.images import make_grid
 from gan.model.timeline import CURVES, TimelineError, expected_last_frame, load_timeline
 from gan.model.weights import TIMELINE_FILE, load_generator
 from gan.training.loop import train
-from gan.training.run_folder import (EARLY_GRID_STEPS, GRID_SEEDS, HISTORY_FILE, METRICS_HISTORY_FILE, SAMPLES_DIR,
-                                     build_timeline, early_grid_steps, export_from_checkpoint, grid_tiles, thin,
-                                     window_means)
+from gan.training.run_folder import (
+    EARLY_GRID_STEPS,
+    GRID_SEEDS,
+    HISTORY_FILE,
+    METRICS_HISTORY_FILE,
+    SAMPLES_DIR,
+    build_timeline,
+    early_grid_steps,
+    export_from_checkpoint,
+    grid_tiles,
+    thin,
+    window_means,
+)
 
 
 def _train(cfg):

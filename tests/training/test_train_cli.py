@@ -9,8 +9,8 @@ import train as train_cli
 from gan.config import PRESETS, ModelConfig, TrainConfig
 from gan.latent.direction_search import SearchSettings
 from gan.latent.directions import stored_directions
-from gan.training.run_folder import CHECKPOINT_FILE
 from gan.model.weights import DIRECTIONS_FILE, load_generator, weights_fingerprint
+from gan.training.run_folder import CHECKPOINT_FILE
 
 
 @pytest.fixture
