@@ -8,9 +8,9 @@ import argparse
 import sys
 
 from .data import MnistNotFound
+from .measure.evaluation import evaluate_weights
 from .model.hub import is_hub_ref
 from .model.weights import WeightsError
-from .measure.evaluation import evaluate_weights
 from .runtime import select_device
 
 

@@ -19,8 +19,8 @@ import numpy as np
 from .files import atomic_write_bytes
 from .images import make_grid, save_png
 from .inputs import MAX_SEED, as_truncation, parse_edit_spec, parse_int_spec
-from .model.sampling import digit_major
 from .model.hub import resolve_weights
+from .model.sampling import digit_major
 from .model.weights import WeightsError, load_generator, weights_fingerprint
 from .runtime import select_device
 

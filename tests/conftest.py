@@ -90,8 +90,7 @@ def core_model_config() -> ModelConfig:
 def core_generator(core_model_config):
     """A tiny generator as load_generator returns one: eval mode, no gradients, BatchNorm
     statistics measured (so they are not the trivial 0/1 of a fresh module)."""
-    from gan.model.networks import Generator
-    from gan.model.networks import recalibrate_batchnorm
+    from gan.model.networks import Generator, recalibrate_batchnorm
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1234)

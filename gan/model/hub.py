@@ -18,8 +18,16 @@ from typing import Any
 
 from ..files import JsonFileError, file_sha256, read_json
 from .card import measured_lines, measured_other_weights, model_card, training_lines
-from .weights import (CONFIG_FILE, DIRECTIONS_FILE, ENCODER_FILE, METRICS_FILE, TRAINING_FILE, WEIGHTS_FILE,
-                      WeightsError, load_generator)
+from .weights import (
+    CONFIG_FILE,
+    DIRECTIONS_FILE,
+    ENCODER_FILE,
+    METRICS_FILE,
+    TRAINING_FILE,
+    WEIGHTS_FILE,
+    WeightsError,
+    load_generator,
+)
 
 HUB_SCHEME = "hf://"
 DEFAULT_REVISION = "main"

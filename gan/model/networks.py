@@ -20,7 +20,6 @@ from ..config import ModelConfig
 from ..inputs import as_digits, as_truncation
 from .sampling import generate_from_latents, latents_from_seeds
 
-
 MBSTD_GROUP = 4  # samples per minibatch-stddev group; training batches are multiples of it
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-
 import torch.nn.functional as F
 
 from ..images import to_uint8

@@ -12,7 +12,6 @@ import dataclasses
 
 from ..config import PRESETS, ModelConfig, TrainConfig, field_comments, with_preset
 
-
 DESCRIPTION = """Train DigitGAN: a thin CLI over gan.training.loop.
 
     python train.py --data-dir DIR                      # train from scratch, export to weights/

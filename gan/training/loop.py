@@ -31,9 +31,20 @@ from ..model.networks import MBSTD_GROUP, Discriminator, Generator, recalibrate_
 from ..runtime import configure_cpu_threads, select_device
 from .distributed import Dist, agree, gather_objects, init_distributed
 from .losses import StepOutcome, gan_step, lazy_r1_weight
-from .run_folder import (CHECKPOINT_FILE, HISTORY_FILE, LOG_FILE, METRICS_HISTORY_FILE, SAMPLES_DIR, STOP_FILE,
-                         ProgressPictures, early_grid_steps, export_generator, load_checkpoint, save_checkpoint,
-                         write_status)
+from .run_folder import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    LOG_FILE,
+    METRICS_HISTORY_FILE,
+    SAMPLES_DIR,
+    STOP_FILE,
+    ProgressPictures,
+    early_grid_steps,
+    export_generator,
+    load_checkpoint,
+    save_checkpoint,
+    write_status,
+)
 
 
 # ----------------------------------------------------------------------------- G_ema

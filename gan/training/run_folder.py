@@ -31,8 +31,7 @@ from ..images import make_grid, save_gif, save_png
 from ..model.networks import Generator, recalibrate_batchnorm
 from ..model.sampling import digit_major
 from ..model.timeline import CURVES, Timeline, expected_last_frame, save_timeline
-from ..model.weights import (LOSS_CURVE_FILE, PROGRESS_GIF, RUN_PICTURES, SAMPLES_FILE, TRAINING_FILE,
-                             save_generator)
+from ..model.weights import LOSS_CURVE_FILE, PROGRESS_GIF, RUN_PICTURES, SAMPLES_FILE, TRAINING_FILE, save_generator
 
 # The files of a run folder (the grid, curve and GIF names are the weights folder's too:
 # they are copied beside the weights at export).

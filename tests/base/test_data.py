@@ -7,7 +7,16 @@ import types
 import pytest
 import torch
 
-from gan.data import (HOW_TO_GET, IDX_FILES, MnistNotFound, TensorBatches, load_idx_split, load_mnist, make_synthetic_digits, read_idx)
+from gan.data import (
+    HOW_TO_GET,
+    IDX_FILES,
+    MnistNotFound,
+    TensorBatches,
+    load_idx_split,
+    load_mnist,
+    make_synthetic_digits,
+    read_idx,
+)
 
 
 def idx_bytes(array: torch.Tensor) -> bytes:

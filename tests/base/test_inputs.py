@@ -7,10 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan.inputs import MAX_SEED
-from gan.inputs import (as_choice, as_digit, as_int, as_seed, as_truncation, random_seed)
-
-
+from gan.inputs import MAX_SEED, as_choice, as_digit, as_int, as_seed, as_truncation, random_seed
 
 # ----------------------------------------------------------------------------- input rules
 

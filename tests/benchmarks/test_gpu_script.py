@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from tests.support.processes import REPO_ROOT, core_env
 
 from gan.model.weights import load_generator
+from tests.support.processes import REPO_ROOT, core_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -7,14 +7,28 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gan.latent.direction_search import (SearchSettings, complement_directions, find_directions, markdown_table, name_for, rotate_toward)
-from gan.model.weights import DIRECTIONS_FILE
-from gan.inputs import MAX_DIRECTION_STRENGTH, format_edit_spec, parse_edit_spec
-from gan.model.sampling import generate_from_latents
-from gan.latent.directions import (DirectionSet, LatentDirection, apply_directions, generate_edited, read_directions, save_directions)
-from gan.latent.direction_search import factorize_first_layer, load_directions
-from gan.inputs import as_strengths
+from gan.inputs import MAX_DIRECTION_STRENGTH, as_strengths, format_edit_spec, parse_edit_spec
+from gan.latent.direction_search import (
+    SearchSettings,
+    complement_directions,
+    factorize_first_layer,
+    find_directions,
+    load_directions,
+    markdown_table,
+    name_for,
+    rotate_toward,
+)
+from gan.latent.directions import (
+    DirectionSet,
+    LatentDirection,
+    apply_directions,
+    generate_edited,
+    read_directions,
+    save_directions,
+)
 from gan.measure.morphology import PROPERTIES, measure_digits
+from gan.model.sampling import generate_from_latents
+from gan.model.weights import DIRECTIONS_FILE
 
 SLANT_AXIS, THICKNESS_AXIS = 2, 4
 
@@ -249,8 +263,8 @@ def test_shipped_directions_describe_these_weights_and_steer_cleanly():
         assert stored[name].effects[name] >= 1.0 and stored[name].class_change_rate <= 0.05
     # measured afresh on other latents: + moves the property by >= 1 real-MNIST std at +-3
     from gan.latent.direction_search import measure_directions, sample_latents
-    from gan.model.classifier import load_classifier
     from gan.measure.morphology import reference_std
+    from gan.model.classifier import load_classifier
 
     z, digits = sample_latents(generator.z_dim, per_digit=10, seed=4242)
     vectors = torch.stack([stored["slant"].tensor(), stored["thickness"].tensor()])

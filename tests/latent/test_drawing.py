@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from gan.latent.drawing import DrawingError, prepare_drawing
 from gan.inputs import as_image_array, as_image_size
+from gan.latent.drawing import DrawingError, prepare_drawing
 
 
 def draw_seven(size: int = 280, *, offset: tuple[int, int] = (0, 0), scale: float = 1.0,

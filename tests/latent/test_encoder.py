@@ -17,16 +17,25 @@ from safetensors.torch import save as save_bytes
 
 from gan import load_generator
 from gan.config import ModelConfig
-from gan.train_encoder import main
 from gan.images import from_uint8
 from gan.latent.codec import decode_latent
-from gan.latent.encoder import (Encoder, EncoderConfig, EncoderWeightsError, encode, generator_fingerprint,
-                                load_encoder, read_encoder_header, save_encoder, train_encoder)
+from gan.latent.encoder import (
+    Encoder,
+    EncoderConfig,
+    EncoderWeightsError,
+    encode,
+    generator_fingerprint,
+    load_encoder,
+    read_encoder_header,
+    save_encoder,
+    train_encoder,
+)
 from gan.latent.encoder_search import EncoderSearchSettings, _Objective, invert_with_encoder, polish
 from gan.model.classifier import load_classifier
 from gan.model.networks import Generator, recalibrate_batchnorm
 from gan.model.sampling import generate_from_latents
 from gan.model.weights import ENCODER_FILE, save_generator
+from gan.train_encoder import main
 
 TINY = EncoderConfig(width=4, hidden=16, steps=6, batch_size=8, warmup_steps=2, seed=3)
 

@@ -10,9 +10,16 @@ from PIL import Image
 from gan import evaluate as evaluate_cli
 from gan.data import make_synthetic_digits
 from gan.measure.evaluation import MEMORISATION_PER_DIGIT, evaluate_generator, format_report, unmet_goals
-from gan.measure.metrics import conditional_samples
+from gan.measure.metrics import (
+    class_accuracy,
+    conditional_failure_warnings,
+    conditional_samples,
+    coverage,
+    diversity_ratios,
+    frechet_distance,
+    nearest_neighbours,
+)
 from gan.model.classifier import DigitClassifier
-from gan.measure.metrics import (class_accuracy, conditional_failure_warnings, coverage, diversity_ratios, frechet_distance, nearest_neighbours)
 from gan.model.weights import weights_fingerprint
 
 KEYS = {"samples", "samples_per_digit", "seeds", "truncation_psi", "class_accuracy",

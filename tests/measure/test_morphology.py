@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import affine_transform, grey_dilation
 
-from gan.measure.morphology import (PROPERTIES, STATS_PATH, measure_digits, reference_stats, reference_std)
+from gan.measure.morphology import PROPERTIES, STATS_PATH, measure_digits, reference_stats, reference_std
 
 
 def blank() -> np.ndarray:

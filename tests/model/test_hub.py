@@ -16,7 +16,7 @@ import pytest
 import torch
 
 hf = pytest.importorskip("huggingface_hub")
-import huggingface_hub.constants  # noqa: E402  (loaded lazily otherwise)
+
 yaml = pytest.importorskip("yaml")
 
 from gan import WeightsError, load_generator  # noqa: E402

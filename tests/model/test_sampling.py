@@ -4,9 +4,16 @@ import math
 import pytest
 import torch
 
-from gan.inputs import MAX_SEED
 from gan.images import from_uint8, to_uint8
-from gan.model.sampling import generate_interpolation, interpolation_path, latent_from_seed, latents_from_seeds, lerp, slerp
+from gan.inputs import MAX_SEED
+from gan.model.sampling import (
+    generate_interpolation,
+    interpolation_path,
+    latent_from_seed,
+    latents_from_seeds,
+    lerp,
+    slerp,
+)
 from gan.model.weights import load_generator
 
 # ----------------------------------------------------------------------------- seeds

@@ -11,7 +11,15 @@ from safetensors.torch import load_file, save_file
 import gan.model.weights as weights_module
 from gan.config import ModelConfig
 from gan.model.networks import Generator
-from gan.model.weights import (CONFIG_FILE, WEIGHTS_FILE, WeightsError, load_generator, read_config, save_generator, weights_fingerprint)
+from gan.model.weights import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    WeightsError,
+    load_generator,
+    read_config,
+    save_generator,
+    weights_fingerprint,
+)
 
 
 def _umask() -> int:

@@ -10,17 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from tests.support.png_files import pixels, text_chunks
 from gan.config import ModelConfig
+from gan.files import OutputFolder
 from gan.images import upscale
 from gan.model.networks import Generator
-from gan.files import OutputFolder
+from gan.model.weights import WEIGHTS_FILE, WeightsError, weights_fingerprint
 from gan.serving.model_holder import ModelHolder, load_model
 from gan.serving.render import DIGIT_SCALE
 from gan.serving.service import DigitService
-from gan.model.weights import WEIGHTS_FILE, WeightsError, weights_fingerprint
-
-
+from tests.support.png_files import pixels, text_chunks
 
 # ----------------------------------------------------------------------------- loading and reloads
 

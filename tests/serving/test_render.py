@@ -1,12 +1,8 @@
 """gan.serving.render: the layout of grids and pictures (no model calls beyond a tiny one)."""
 from __future__ import annotations
 
-
-
 from gan.inputs import MAX_SEED
 from gan.serving.render import GRID_MODES, fit_scale, grid_cells
-
-
 
 # ----------------------------------------------------------------------------- grid layout
 

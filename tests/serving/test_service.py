@@ -13,21 +13,18 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.support.png_files import pixels, text_chunks
 from gan.config import ModelConfig
-from gan.images import upscale
-from gan.model.networks import count_parameters
-from gan.inputs import MAX_SEED
 from gan.files import OutputFolder
-from gan.inputs import (MAX_GRID, MAX_STEPS)
+from gan.images import upscale
+from gan.inputs import MAX_GRID, MAX_SEED, MAX_STEPS
+from gan.model.networks import count_parameters
+from gan.model.sampling import generate_interpolation
+from gan.model.weights import load_generator, weights_fingerprint
 from gan.serving.model_card import how_it_works_markdown
 from gan.serving.model_holder import load_model
 from gan.serving.render import DIGIT_SCALE, GRID_MODES
 from gan.serving.stats import ServingStats
-from gan.model.sampling import generate_interpolation
-from gan.model.weights import load_generator, weights_fingerprint
-
-
+from tests.support.png_files import pixels, text_chunks
 
 # ----------------------------------------------------------------------------- the service
 
