@@ -2,8 +2,10 @@
 
 OUT holds index.html with its JS and CSS (gan/space/web/), the generator, the digit
 classifier and (when there is one) the image -> latent encoder as ONNX in models/, the named
-directions and the model card data as JSON, the onnxruntime-web files in ort/, and a README.md
-whose front matter makes the folder a static Hugging Face Space. Everything is same-origin
+directions and the model card data as JSON, the training timeline (timeline.json and the frames
+as timeline.bin, when the weights folder has a timeline of these weights), the views a link
+may name (site.json's "views", gan.serving.views.view_spec), the onnxruntime-web files in ort/,
+and a README.md whose front matter makes the folder a static Hugging Face Space. Everything is same-origin
 and nothing is built on the Space: `python -m http.server -d OUT` serves it as is.
 
 The folder is assembled beside OUT and swapped in at the end, so a failed export leaves the
@@ -16,6 +18,7 @@ import importlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,19 +30,39 @@ from ..latent.direction_search import QUICK_SEARCH, load_directions
 from ..latent.directions import DirectionSet, stored_directions
 from ..model.classifier import load_classifier
 from ..model.networks import Generator, count_parameters
-from ..model.weights import (DIRECTIONS_FILE, METRICS_FILE, TRAINING_FILE, WeightsError,
-                             load_generator, weights_fingerprint)
+from ..model.timeline import CURVES, TimelineError, load_timeline
+from ..model.weights import (
+    DIRECTIONS_FILE,
+    METRICS_FILE,
+    TIMELINE_FILE,
+    TRAINING_FILE,
+    WeightsError,
+    load_generator,
+    weights_fingerprint,
+)
 from ..serving.model_card import _compact
+from ..serving.timeline_view import EXPLANATION, step_caption
+from ..serving.views import view_spec
 from . import ort_web
-from .onnx_export import (CLASSIFIER_NAME, ENCODER_NAME, GENERATOR_NAME, ExportError, copy_encoder,
-                          export_classifier, export_encoder, export_generator)
+from .onnx_export import (
+    CLASSIFIER_NAME,
+    ENCODER_NAME,
+    GENERATOR_NAME,
+    ExportError,
+    copy_encoder,
+    export_classifier,
+    export_encoder,
+    export_generator,
+)
 
 WEB_SOURCES = Path(__file__).parent / "web"
 SITE_MANIFEST = "site.json"       # what the page loads; also marks a folder as an export
 MODEL_CARD_FILE = "model_card.json"
 ENCODER_WEIGHTS = "encoder.safetensors"  # the trained encoder beside the weights (gan.latent.encoder)
 ENCODER_MODULE = "gan.latent.encoder"
-SITE_FORMAT = 2                   # 2: site.json carries the page's constants
+TIMELINE_DATA = "timeline.json"   # the timeline's steps, seeds, curves, captions and explanation
+TIMELINE_FRAMES = "timeline.bin"  # its frames: uint8 [T, K, S, H, W], frame-major, digit-major then seed
+SITE_FORMAT = 3                   # 2: site.json carries the page's constants; 3: its views and timeline
 # The Python constants the page works by, written into site.json's "constants" at export time:
 # section -> (module, names); each is stored under its name in lower case
 # (gan.inputs.MAX_SEED -> constants["inputs"]["max_seed"]). The page has no copies of them.
@@ -47,7 +70,8 @@ PAGE_CONSTANTS = {
     "inputs": ("gan.inputs", (
         "MAX_SEED", "MAX_TRUNCATION", "TRUNCATION_NOTE", "DEFAULT_TRUNCATION", "TRUNCATION_STEP",
         "MAX_GRID", "DEFAULT_GRID", "MIN_STEPS", "MAX_STEPS", "DEFAULT_STEPS", "AUTO_DIGIT",
-        "MAX_DIRECTION_STRENGTH", "STRENGTH_STEP", "STRENGTH_NOTE", "MAX_IMAGE_PIXELS", "IMAGE_CHANNELS")),
+        "MAX_DIRECTION_STRENGTH", "STRENGTH_STEP", "STRENGTH_NOTE", "MAX_IMAGE_PIXELS", "IMAGE_CHANNELS",
+        "MAX_SHOWN")),
     "drawing": ("gan.latent.drawing", (
         "DIGIT_BOX", "FIELD", "CENTRE", "WORKING_SIDE", "MIN_CONTRAST", "NOISE_FLOOR", "BOX_THRESHOLD",
         "MIN_DIGIT_FRACTION", "MIN_DIGIT_PIXELS", "MAX_INK_FRACTION", "GREY_WEIGHTS")),
@@ -56,7 +80,11 @@ PAGE_CONSTANTS = {
     "render": ("gan.serving.render", ("GRID_MODES", "DIGIT_SCALE", "TARGET_SIDE", "MAX_SCALE",
                                       "STRIP_COLUMNS", "SOFTWARE")),
     "onnx_export": ("gan.space.onnx_export", ("MAX_BATCH",)),
+    "views": ("gan.serving.views", ("MAX_LATENT_TEXT",)),
 }
+# The Python runtime's own limits that the page reads links by: int() refuses decimal texts of
+# more digits than this (sys.set_int_max_str_digits), so a link's longer number is read as float().
+RUNTIME_CONSTANTS = {"python": {"int_max_str_digits": sys.get_int_max_str_digits}}
 LARGEST_PAGE_SEED = 2**32 - 1     # latents.js seeds MT19937 with 32 bits, as torch's CPU generator does
 SPACE_FRONT_MATTER = """---
 title: DigitGAN
@@ -145,11 +173,42 @@ def site_constants() -> dict[str, dict[str, object]]:
     constants = {section: {name.lower(): _as_json(getattr(importlib.import_module(module), name))
                            for name in names}
                  for section, (module, names) in PAGE_CONSTANTS.items()}
+    constants.update({section: {name: read() for name, read in values.items()}
+                      for section, values in RUNTIME_CONSTANTS.items()})
     if constants["inputs"]["max_seed"] > LARGEST_PAGE_SEED:
         raise ValueError(f"gan.inputs.MAX_SEED is {constants['inputs']['max_seed']}, but the page makes "
                          f"the latents of seeds up to {LARGEST_PAGE_SEED} only (32-bit MT19937 seeds, "
                          "as torch's CPU generator takes them)")
     return constants
+
+
+def _without_folder(text: str, weights: Path) -> str:
+    """`text` with the weights folder's local path cut to its name: a site is public."""
+    for where in {str(weights), str(weights.resolve())}:
+        text = text.replace(where, weights.name or "weights")
+    return text
+
+
+def _write_timeline(stage: Path, weights: Path, generator: Generator, site: StaticSite) -> dict:
+    """timeline.json and timeline.bin when `weights` has a timeline of these weights (loaded
+    with the generator, so one of other weights is refused); the manifest's "timeline" entry,
+    which says why there is none otherwise."""
+    try:
+        timeline = load_timeline(weights, generator=generator)
+    except TimelineError as exc:
+        reason = _without_folder(str(exc), weights)
+        site.notes.append(f"no training timeline on the Learn tab: {reason}")
+        return {"available": False, "reason": reason,
+                "advice": f"train.py writes {TIMELINE_FILE} beside the weights at every export; export the "
+                          "site again from weights that have one"}
+    shape = [int(n) for n in timeline.frames.shape]
+    (stage / TIMELINE_FRAMES).write_bytes(timeline.frames.astype("uint8", copy=False).tobytes(order="C"))
+    data = {"steps": [int(s) for s in timeline.steps], "seeds": [int(s) for s in timeline.seeds],
+            "shape": shape, "curves": list(CURVES), "metrics": timeline.metrics(),
+            "captions": [step_caption(timeline, i) for i in range(len(timeline))],
+            "explanation": EXPLANATION}
+    (stage / TIMELINE_DATA).write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+    return {"available": True, "data": TIMELINE_DATA, "frames": TIMELINE_FRAMES, "shape": shape}
 
 
 # ----------------------------------------------------------------------------- the export
@@ -221,10 +280,13 @@ def _assemble(stage: Path, weights: Path, site: StaticSite, log: Callable[[str],
     (stage / DIRECTIONS_FILE).write_text(json.dumps(directions, indent=1) + "\n")
     (stage / MODEL_CARD_FILE).write_text(
         json.dumps(model_card_data(weights, generator, fingerprint), indent=1) + "\n")
+    timeline = _write_timeline(stage, weights, generator, site)
+    checked = [*models.values(), *((timeline["data"], timeline["frames"]) if timeline["available"] else ())]
     manifest = {"format_version": SITE_FORMAT, "weights_sha256": fingerprint,
                 "config": generator.config.to_dict(), "models": models,
-                "sha256": {path: _sha256(stage / path) for path in models.values()},
-                "directions": DIRECTIONS_FILE, "model_card": MODEL_CARD_FILE,
+                "sha256": {path: _sha256(stage / path) for path in checked},
+                "directions": DIRECTIONS_FILE, "model_card": MODEL_CARD_FILE, "timeline": timeline,
+                "views": view_spec([d["name"] for d in directions["directions"]]),
                 "onnxruntime_web": {"version": ort_web.VERSION, "folder": "ort/"},
                 "constants": site_constants(), "checks": site.checks}
     (stage / SITE_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")

@@ -1,7 +1,7 @@
 """The static Space export (gan/space): its files, its ONNX models against PyTorch, the limits
 and constants it hands the page (site.json's "constants", from the Python that defines them),
-and the page's plain JS modules (seeds, input checks, drawing preprocessing, PNG chunks)
-against Python under Node.
+the views a link may name and the training timeline, and the page's plain JS modules (seeds,
+input checks, links, drawing preprocessing, PNG chunks) against Python under Node.
 
 The browser itself is tested in test_static_browser.py.
 """
@@ -21,9 +21,20 @@ import torch
 from PIL import Image
 
 import gan.latent.encoder as encoder_module
-from gan.space.static_site import PAGE_CONSTANTS, SITE_FORMAT, site_constants
-from tests.support.static_site import (REPO_ROOT, SHIPPED_WEIGHTS, WEB, StandInEncoder, exported_site, run_node,
-                                       skip_without_the_runtime_files)
+from gan.space.static_site import PAGE_CONSTANTS, RUNTIME_CONSTANTS, SITE_FORMAT, site_constants
+from tests.support.static_site import (
+    HOSTILE_HASHES,
+    REPO_ROOT,
+    SHIPPED_WEIGHTS,
+    TIMELINE_STEPS,
+    WEB,
+    StandInEncoder,
+    exported_site,
+    exported_weights,
+    run_node,
+    skip_without_the_runtime_files,
+    write_timeline,
+)
 
 SEEDS = list(range(1000)) + [2**32 - 1, 2**32 - 2, 2**32 - 17, 2**31, 2**31 - 1]
 
@@ -80,6 +91,136 @@ def test_export_writes_a_static_space(site):
     assert total <= 25e6, f"the site is {total / 1e6:.1f} MB"
 
 
+# ----------------------------------------------------------------------------- the timeline
+
+def test_export_writes_the_timeline_for_the_learn_tab(site, tmp_path_factory):
+    """timeline.json (steps, seeds, metrics with null for not measured, captions, the
+    explanation) and timeline.bin (the frames, frame-major, digit-major then seed), both in the
+    manifest with their sha256."""
+    import hashlib
+
+    from gan.model.timeline import CURVES, load_timeline
+    from gan.serving.timeline_view import EXPLANATION, step_caption
+
+    timeline = load_timeline(exported_weights(tmp_path_factory))
+    manifest = json.loads((site / "site.json").read_text())
+    entry = manifest["timeline"]
+    assert entry == {"available": True, "data": "timeline.json", "frames": "timeline.bin",
+                     "shape": [len(TIMELINE_STEPS), 10, 10, 28, 28]}
+    for name in ("timeline.json", "timeline.bin"):
+        assert manifest["sha256"][name] == hashlib.sha256((site / name).read_bytes()).hexdigest()
+    frames = (site / "timeline.bin").read_bytes()
+    assert len(frames) == len(TIMELINE_STEPS) * 10 * 10 * 784
+    assert frames == np.ascontiguousarray(timeline.frames).tobytes()
+    data = json.loads((site / "timeline.json").read_text())
+    assert data["steps"] == list(TIMELINE_STEPS) and data["seeds"] == list(range(10))
+    assert data["shape"] == entry["shape"] and data["curves"] == list(CURVES)
+    assert data["metrics"] == timeline.metrics()
+    assert data["metrics"][0]["accuracy"] is None and all(m["coverage"] is None for m in data["metrics"])
+    assert data["captions"] == [step_caption(timeline, i) for i in range(len(timeline))]
+    assert data["explanation"] == EXPLANATION
+    assert "NaN" not in (site / "timeline.json").read_text()
+
+
+def _weights_copy(folder: Path) -> Path:
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy2(SHIPPED_WEIGHTS / name, folder / name)
+    return folder
+
+
+def test_without_a_timeline_the_manifest_says_there_is_none_and_why(tmp_path, generator):
+    from gan.space.static_site import StaticSite, _write_timeline
+
+    weights = _weights_copy(tmp_path / "weights")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    site = StaticSite(stage, "")
+    entry = _write_timeline(stage, weights, generator, site)
+    assert entry["available"] is False and "timeline.safetensors" in entry["reason"]
+    assert "train.py writes timeline.safetensors beside the weights at every export" in entry["advice"]
+    assert str(tmp_path) not in entry["reason"]          # a site is public: no local paths
+    assert list(stage.iterdir()) == [] and "no training timeline" in site.notes[0]
+
+
+def test_a_timeline_of_other_weights_is_refused(tmp_path, generator):
+    """A timeline whose last frame is not what these weights draw belongs to other weights: the
+    export leaves it out and says why; a corrupt file likewise."""
+    from gan.model.timeline import Timeline, save_timeline
+    from gan.space.static_site import StaticSite, _write_timeline
+
+    weights = _weights_copy(tmp_path / "weights")
+    timeline = write_timeline(weights, generator)
+    frames = timeline.frames.copy()
+    frames[-1, 3, 4, 10, 10] ^= 0xFF                  # one pixel of the last frame
+    save_timeline(Timeline(timeline.steps, timeline.seeds, frames, timeline.curves), weights)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    entry = _write_timeline(stage, weights, generator, StaticSite(stage, ""))
+    assert entry["available"] is False and "other weights" in entry["reason"]
+    assert list(stage.iterdir()) == []
+    (weights / "timeline.safetensors").write_bytes(b"not a timeline")
+    entry = _write_timeline(stage, weights, generator, StaticSite(stage, ""))
+    assert entry["available"] is False and "not a readable safetensors file" in entry["reason"]
+
+
+# ----------------------------------------------------------------------------- links
+
+def test_site_json_carries_the_views(site):
+    from gan.latent.directions import read_directions
+    from gan.serving.views import view_spec
+
+    views = json.loads((site / "site.json").read_text())["views"]
+    assert views == json.loads(json.dumps(view_spec(read_directions(SHIPPED_WEIGHTS).names)))
+
+
+VIEWS_SCRIPT = """import {Views, hashEntries} from './web/views.js';
+const views = new Views(input.spec, input.constants);
+out(input.hashes.map((h) => { const p = views.parse(hashEntries(h));
+  return p && {tab: p.tab, values: p.values, strengths: p.strengths, message: p.message,
+               query: views.query(p.tab, p.values, p.strengths)}; }));"""
+
+
+def parsed_by_python(hash_: str, directions: list[str]) -> dict | None:
+    """gan.serving.views.parse_view of a link's hash, as JSON has it."""
+    from urllib.parse import parse_qsl
+
+    from gan.serving.views import parse_view
+
+    parsed = parse_view(dict(parse_qsl(hash_, keep_blank_values=True)), directions=directions)
+    if parsed is None:
+        return None
+    return json.loads(json.dumps({"tab": parsed.tab, "values": parsed.values, "strengths": parsed.strengths,
+                                  "message": parsed.message()}))
+
+
+def test_views_js_reads_links_as_parse_view_does():
+    """The page's reading of a link (views.js, with the spec and constants the export writes)
+    is parse_view's: the same tab, values, strengths and message, letter for letter, for links
+    with bad values, odd spellings and hostile names; and its link of the result is view_query's."""
+    from urllib.parse import parse_qsl
+
+    from gan.serving.views import view_query, view_spec
+
+    directions = ["slant", "thickness", "width"]
+    hashes = HOSTILE_HASHES + ["", "foo=1", "slant=1.5", "tab=explore&digit=2&seed=7&psi=0.8&slant=1.5",
+                               "tab=grid&mode=random+digits&rows=16", "tab=learn&step=500",
+                               "tab=draw&latent=z1.AAAA&psi=0.25&thickness=-1.5"]
+    got = run_node(VIEWS_SCRIPT, {"spec": view_spec(directions), "constants": site_constants(), "hashes": hashes})
+    assert len(got) == len(hashes)
+    for hash_, page in zip(hashes, got, strict=True):
+        python = parsed_by_python(hash_, directions)
+        if python is None:
+            assert page is None, hash_
+            continue
+        query = page.pop("query")
+        assert page == python, hash_
+        assert dict(parse_qsl(query)) == dict(parse_qsl(view_query(python["tab"], python["values"],
+                                                                   python["strengths"]))), hash_
+    assert got[HOSTILE_HASHES.index("tab=x&digit=1e0")]["message"].startswith(
+        "This link had values the demo cannot show, so defaults stand in: tab must be one of generate, grid")
+
+
 # ----------------------------------------------------------------------------- the page's constants
 
 def _python_value(section: str, key: str) -> object:
@@ -94,7 +235,8 @@ def test_site_json_carries_the_python_constants(site):
     manifest = json.loads((site / "site.json").read_text())
     assert manifest["format_version"] == SITE_FORMAT
     constants = manifest["constants"]
-    assert set(constants) == set(PAGE_CONSTANTS)
+    assert set(constants) == set(PAGE_CONSTANTS) | set(RUNTIME_CONSTANTS)
+    assert constants["python"] == {"int_max_str_digits": sys.get_int_max_str_digits()}
     for section, (_, names) in PAGE_CONSTANTS.items():
         assert sorted(constants[section]) == sorted(name.lower() for name in names), section
         for key, value in constants[section].items():
@@ -114,6 +256,11 @@ def test_the_page_holds_no_copies_of_the_constants():
 
     html = (WEB / "index.html").read_text()
     assert not re.findall(r"<input[^>]*\b(?:min|max|step)=", html)
+    # start values come from site.json's views: no seeds or digits of the page's own
+    assert not re.findall(r"\bdata-value=|<input[^>]*\bvalue=\"\d|\bchecked\b", html)
+    from gan.serving.views import TABS
+
+    assert re.findall(r'data-tab="([a-z]+)"', html) == [*TABS, "about"]
     assert len(re.findall(r"<input[^>]*\bdata-limit=", html)) >= 10
     names = [name for _, module_names in PAGE_CONSTANTS.values() for name in module_names]
     for path in sorted(WEB.glob("*.js")):
@@ -208,6 +355,12 @@ def test_an_export_follows_a_changed_python_limit(tmp_path, monkeypatch):
     assert {"ok": 20} in got["answers"]
     assert {"error": "InputError: seed must be a whole number from 0 to 1000, got 1001"} in got["answers"]
     assert got["generate"] == "InputError: seed must be a whole number from 0 to 1000, got 1001"
+    manifest = json.loads((tmp_path / "site" / "site.json").read_text())
+    has_timeline = (SHIPPED_WEIGHTS / "timeline.safetensors").is_file()
+    assert manifest["timeline"]["available"] is has_timeline
+    assert (tmp_path / "site" / "timeline.bin").is_file() is has_timeline
+    if not has_timeline:
+        assert "no timeline.safetensors" in manifest["timeline"]["reason"]
 
 
 def test_an_export_refuses_seeds_the_page_cannot_make(tmp_path, monkeypatch):

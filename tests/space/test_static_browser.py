@@ -3,7 +3,9 @@ served on loopback, every request to another host aborted and counted (there mus
 
 Each tab renders and works (screenshots into test-artifacts/), seeds and images match Python,
 Draw runs on drawn digits, the inputs take their limits from Python (through site.json), bad
-inputs get gan.inputs' messages, and downloads carry provenance.
+inputs get gan.inputs' messages, downloads carry provenance, the Learn tab shows the training
+timeline (fetched only when asked for), and a view is a link: the address reopens what is on
+screen, and a link with bad values opens with parse_view's message.
 """
 from __future__ import annotations
 
@@ -21,7 +23,14 @@ from playwright import sync_api
 
 from gan import inputs
 from gan.serving.render import GRID_MODES
-from tests.support.static_site import SHIPPED_WEIGHTS, exported_site, serving
+from tests.support.static_site import (
+    HOSTILE_HASHES,
+    SHIPPED_WEIGHTS,
+    TIMELINE_STEPS,
+    exported_site,
+    exported_weights,
+    serving,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -73,8 +82,8 @@ class Visit:
         else:
             route.continue_()
 
-    def open(self, *, ready: bool = True):
-        self.page.goto(self.url)
+    def open(self, *, ready: bool = True, hash: str = ""):
+        self.page.goto(self.url + (f"#{hash}" if hash else ""))
         self.page.wait_for_function("document.body.dataset.ready || document.body.dataset.failed")
         if ready:
             assert self.page.evaluate("document.body.dataset.ready") == "1", self.page.inner_text("#status")
@@ -485,3 +494,231 @@ def test_downloads_carry_the_servers_provenance(visit, generator):
     from gan.latent.codec import decode_latent
 
     assert decode_latent(meta["latent"], 64).shape == (64,)
+
+
+# ----------------------------------------------------------------------------- Learn
+
+def _requests(page) -> list[str]:
+    return page.evaluate("performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname)")
+
+
+def test_learn_shows_the_training_timeline(visit, tmp_path_factory):
+    """The timeline is fetched only when asked for; DigitGAN.timeline() and timelineFrame(i) are
+    the file's, byte for byte; the tab shows a step's grid, its caption and the curves with a
+    marker there, and the slider and the player move the step."""
+    from gan.images import make_grid
+    from gan.model.timeline import load_timeline
+
+    timeline = load_timeline(exported_weights(tmp_path_factory))
+    v = visit()
+    page = v.open()
+    assert not [r for r in _requests(page) if "timeline" in r], "the timeline was fetched before it was asked for"
+    got = page.evaluate("DigitGAN.timeline()")
+    assert got["steps"] == list(TIMELINE_STEPS) and got["seeds"] == list(range(10))
+    assert got["metrics"] == timeline.metrics()
+    last = len(TIMELINE_STEPS) - 1
+    for index in (0, last // 2, last):
+        frame = _api(page, "DigitGAN.timelineFrame(args[0])", index)
+        assert frame.tobytes() == np.ascontiguousarray(timeline.frames[index]).tobytes(), index
+    refusals = page.evaluate("""async (last) => { const out = [];
+        for (const i of [-1, last + 1, 1.5, '2', null]) {
+          try { await DigitGAN.timelineFrame(i); out.push('accepted'); } catch (e) { out.push(e.message); } }
+        return out; }""", last)
+    assert refusals[:3] == [f"frame must be a whole number from 0 to {last}, got {x}" for x in ("-1", last + 1, "1.5")]
+    assert all(r.startswith(f"frame must be a whole number from 0 to {last}") for r in refusals)
+
+    page.click("button[data-tab=learn]")
+    wait_paints(page, "learn-grid", 0)
+    grid = lambda i: make_grid(timeline.frames[i].reshape(-1, 28, 28), rows=10, cols=10)  # noqa: E731
+    np.testing.assert_array_equal(canvas_pixels(page, "learn-grid"), grid(last))
+    assert page.inner_text("#learn-step") == f"{TIMELINE_STEPS[-1]:,}"
+    assert page.evaluate("location.hash") == f"#tab=learn&step={TIMELINE_STEPS[-1]}"
+    from gan.serving.timeline_view import EXPLANATION
+
+    assert page.inner_text("#learn-explanation") == EXPLANATION
+    assert page.inner_text("#learn-caption").startswith(f"Step {TIMELINE_STEPS[-1]:,} of")
+    before = paints(page, "learn-grid")
+    page.locator("#learn-frame").fill("1")
+    wait_paints(page, "learn-grid", before)
+    np.testing.assert_array_equal(canvas_pixels(page, "learn-grid"), grid(1))
+    assert page.inner_text("#learn-step") == f"{TIMELINE_STEPS[1]:,}"
+    assert page.evaluate("DigitGAN.view()") == {"tab": "learn", "step": TIMELINE_STEPS[1]}
+    assert page.evaluate("location.hash") == f"#tab=learn&step={TIMELINE_STEPS[1]}"
+    curves = page.evaluate("JSON.parse(document.getElementById('learn-curves').dataset.curves)")
+    assert curves["marker"] == TIMELINE_STEPS[1]
+    drawn = {name: points for panel in curves["panels"] for name, points in panel["series"].items()}
+    for name in ("frechet", "accuracy", "coverage", "d_real", "d_fake"):   # only the measured points
+        measured = [[int(s), float(x)] for s, x in zip(timeline.steps, timeline.curves[name]) if not np.isnan(x)]
+        assert np.allclose(drawn[name], measured) if measured else drawn[name] == [], name
+    assert drawn["coverage"] == [] and len(drawn["frechet"]) == len(TIMELINE_STEPS) - 1
+    shoot(page, "learn")
+    page.click("#learn-play")                      # plays on from frame 1 to the last, then stops
+    page.wait_for_function("s => document.getElementById('learn-step').textContent === s",
+                           arg=f"{TIMELINE_STEPS[-1]:,}", timeout=15_000)
+    page.wait_for_function("document.getElementById('learn-play').textContent.includes('Play')")
+    assert v.errors == []
+
+
+def test_without_a_timeline_learn_says_how_to_get_one(visit, tmp_path, generator):
+    """The manifest of an export without a timeline: the Learn tab says so and how to get one,
+    the script API refuses saying there is none, and the other tabs work."""
+    import json
+
+    from gan.space.static_site import StaticSite, _write_timeline
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy2(SHIPPED_WEIGHTS / name, weights / name)
+    entry = _write_timeline(tmp_path, weights, generator, StaticSite(tmp_path, ""))
+    assert entry["available"] is False
+    v = visit()
+
+    def without_timeline(route):
+        manifest = json.loads(route.fetch().text())
+        manifest["timeline"] = entry
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(manifest))
+
+    v.page.route("**/site.json", without_timeline)
+    page = v.open(hash="tab=learn")
+    text = _message(page, "learn-message", "No training timeline")
+    assert "train.py writes timeline.safetensors beside the weights at every export" in text
+    assert entry["reason"] in text and page.locator("#learn-view").is_hidden()
+    assert page.evaluate("DigitGAN.view()") == {"tab": "learn", "step": None}
+    refusals = page.evaluate("""async () => { const out = [];
+        for (const call of [() => DigitGAN.timeline(), () => DigitGAN.timelineFrame(0)]) {
+          try { await call(); out.push('accepted'); } catch (e) { out.push(e.message); } }
+        return out; }""")
+    assert all(r.startswith("this site has no training timeline") for r in refusals), refusals
+    assert not [r for r in _requests(page) if "timeline" in r]
+    shoot(page, "learn_none")
+    page.click("button[data-tab=grid]")
+    wait_paints(page, "grid-image", 0)
+    page.click("button[data-tab=generate]")
+    assert page.evaluate("DigitGAN.view()")["tab"] == "generate"
+    assert v.errors == []
+
+
+# ----------------------------------------------------------------------------- links
+
+def _python_view(hash_: str, directions: list[str], last_step: int) -> tuple[dict, str]:
+    """parse_view of a link as DigitGAN.view() has it, and its message (a Learn link without a
+    step shows the last one)."""
+    from urllib.parse import parse_qsl
+
+    from gan.serving.views import STEERED_TABS, parse_view
+
+    parsed = parse_view(dict(parse_qsl(hash_, keep_blank_values=True)), directions=directions)
+    view = {"tab": parsed.tab, **parsed.values}
+    if parsed.tab in STEERED_TABS:
+        view["strengths"] = parsed.strengths
+    if parsed.tab == "learn" and view["step"] is None:
+        view["step"] = last_step
+    return view, parsed.message()
+
+
+def test_a_link_opens_its_view_and_the_address_follows_the_page(visit, browser, url, generator):
+    from gan.latent.directions import generate_edited, read_directions
+
+    directions = read_directions(SHIPPED_WEIGHTS)
+    v = visit()
+    page = v.open(hash="tab=explore&digit=2&seed=7&psi=0.8&slant=1.5")
+    assert page.evaluate("DigitGAN.view()") == {"tab": "explore", "digit": 2, "seed": 7, "psi": 0.8,
+                                                "strengths": {"slant": 1.5}}
+    assert page.locator("#tab-explore").is_visible() and page.inner_text("#view-message") == ""
+    expected = generate_edited(generator, [2], [7], directions=directions, strengths={"slant": 1.5},
+                               truncation_psi=0.8)[0].numpy()
+    assert within_one_level(canvas_pixels(page, "explore-image"), expected) >= 0.999
+    assert page.input_value("#explore-sliders-slant") == "1.5"
+    link = page.evaluate("DigitGAN.link()")
+    assert link == url + "#tab=explore&digit=2&seed=7&psi=0.8&slant=1.5"
+    history = page.evaluate("history.length")
+    page.fill("#explore-seed", "9")
+    page.wait_for_function("location.hash.includes('seed=9')")
+    page.locator("#explore-sliders-thickness").fill("-1")
+    page.wait_for_function("location.hash.includes('thickness=-1')")
+    assert page.evaluate("location.hash") == "#tab=explore&digit=2&seed=9&psi=0.8&slant=1.5&thickness=-1"
+    assert page.evaluate("history.length") == history              # replaced, not pushed
+    link = page.evaluate("DigitGAN.link()")
+    view = page.evaluate("DigitGAN.view()")
+    again = visit()
+    again.url = link.split("#")[0]
+    other = again.open(hash=link.split("#", 1)[1])
+    assert other.evaluate("DigitGAN.view()") == view
+    np.testing.assert_array_equal(canvas_pixels(other, "explore-image"), canvas_pixels(page, "explore-image"))
+    # every tab's view is a link, and a hashchange shows it
+    from gan import generate_from_latents, latents_from_seeds
+    from gan.latent.codec import encode_latent
+
+    latent = latents_from_seeds([5], 64)[0]
+    for hash_, tab in (("tab=grid&rows=3&cols=4&mode=all+one+digit&digit=5&seed=11&psi=0.7", "grid"),
+                       ("tab=interpolate&digit_a=1&seed_a=3&digit_b=7&seed_b=4&steps=5&method=lerp&psi=0.9",
+                        "interpolate"),
+                       (f"tab=learn&step={TIMELINE_STEPS[2]}", "learn"),
+                       (f"tab=draw&latent={encode_latent(latent)}&psi=0.75&thickness=1.2", "draw"),
+                       ("tab=generate&digit=8&seed=1234&psi=0.65", "generate")):
+        count = int(page.evaluate("document.body.dataset.views || 0"))
+        page.evaluate("h => { location.hash = h; }", hash_)
+        page.wait_for_function("n => Number(document.body.dataset.views || 0) > n", arg=count)
+        expected_view, _ = _python_view(hash_, directions.names, TIMELINE_STEPS[-1])
+        assert page.evaluate("DigitGAN.view()") == expected_view, hash_
+        assert page.locator(f"#tab-{tab}").is_visible()
+        assert page.evaluate("location.hash") == f"#{hash_}", hash_      # the address is that view's link
+    assert within_one_level(canvas_pixels(page, "gen-image"),
+                            generator.generate([8], [1234], truncation_psi=0.65)[0].numpy()) >= 0.999
+    page.evaluate("h => { location.hash = h; }", f"tab=draw&latent={encode_latent(latent)}&psi=0.75&thickness=1.2")
+    wait_paints(page, "draw-loop", 0)
+    from gan.latent.directions import apply_directions
+    from gan.serving.render import strip_of
+
+    edited = apply_directions(latent, directions, {"thickness": 1.2}) * 0.75
+    restyled = generate_from_latents(generator, edited, range(10)).numpy()
+    page.wait_for_function("document.getElementById('draw-latent').value.startsWith('z1.')")
+    assert within_one_level(canvas_pixels(page, "draw-row"), strip_of(restyled)) >= 0.999
+    page.click("button[data-tab=about]")
+    assert page.evaluate("location.hash") == "#about" and page.evaluate("DigitGAN.view()") == {"tab": "about"}
+    page.click("#copy-link")
+    page.wait_for_function("document.getElementById('link-note').textContent !== ''")
+    note = page.inner_text("#link-note")
+    assert note == "Link copied" or page.input_value("#link-text") == url + "#about", note
+    assert v.errors == [] and again.errors == []
+
+
+def test_hostile_links_open_with_parse_views_message(visit):
+    """Links with bad values open the page with the bad fields at their defaults and
+    parse_view's message, word for word, and no page error: on opening, and on a hashchange."""
+    from gan.latent.directions import read_directions
+
+    names = read_directions(SHIPPED_WEIGHTS).names
+    v = visit()
+    first = HOSTILE_HASHES[0]
+    page = v.open(hash=first)
+    view, message = _python_view(first, names, TIMELINE_STEPS[-1])
+    assert page.evaluate("DigitGAN.view()") == view
+    assert page.text_content("#view-message") == message and message.startswith("This link had values")
+    assert page.locator("#tab-explore").is_visible()
+    for hash_ in HOSTILE_HASHES[1:]:
+        count = int(page.evaluate("document.body.dataset.views || 0"))
+        page.evaluate("h => { location.hash = h; }", hash_)
+        page.wait_for_function("n => Number(document.body.dataset.views || 0) > n", arg=count)
+        view, message = _python_view(hash_, names, TIMELINE_STEPS[-1])
+        assert page.evaluate("DigitGAN.view()") == view, hash_
+        assert page.text_content("#view-message") == message, hash_
+    # a few more straight from the address bar, and the Gradio app's one mode the page lacks
+    for hash_ in ("tab=grid&mode=random+digits&seed=-1", "tab=nope&digit=99", "tab=learn&step=77"):
+        again = visit()
+        other = again.open(hash=hash_)
+        view, message = _python_view(hash_, names, TIMELINE_STEPS[-1])
+        if "random" in hash_:
+            view["mode"] = GRID_MODES[0]
+            message += ("; mode must be one of " + ", ".join(repr(m) for m in GRID_MODES[:2])
+                        + " in the browser, got 'random digits'")
+        if "step=77" in hash_:
+            view["step"] = 100                     # the nearest frame, with the timeline's words
+            assert other.text_content("#learn-message") == \
+                "step 77 is not in the timeline (its 5 steps run from 0 to 1000); the nearest: 50 and 100"
+        assert other.evaluate("DigitGAN.view()") == view, hash_
+        assert other.text_content("#view-message") == message, hash_
+        assert other.locator(f"#tab-{view['tab']}").is_visible()
+        assert again.errors == []
+    assert v.errors == []

@@ -1,6 +1,7 @@
 """Shared by the static-site tests: one export of the shipped weights per test session (with a
-stand-in encoder, since no trained encoder ships yet), a loopback server for it, and a runner
-for the page's plain ES modules under Node.
+stand-in encoder and a made-up training timeline, since neither ships yet), a loopback server
+for it, a runner for the page's plain ES modules under Node, and the hostile links both the
+Node and the browser tests hold the page's reading of against gan.serving.views.parse_view.
 
 The export needs the onnxruntime-web files: from the cache folder (.ci/run fills it before
 the tests), or fetched with npm (`npm pack`) into it; without npm and without the cached files
@@ -17,6 +18,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -26,6 +28,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_WEIGHTS = REPO_ROOT / "weights"
 WEB = REPO_ROOT / "gan" / "space" / "web"
 _EXPORTS: dict[str, Path] = {}
+TIMELINE_STEPS = (0, 50, 100, 500, 1000)
+
+# Links with values the page cannot show (and a few it can, spelled oddly): the page's view and
+# message must be parse_view's on the same parameters. Without the '#'.
+HOSTILE_HASHES = [
+    "tab=explore&digit=12&seed=-1&psi=abc&slant=99&tilt=1", "tab=x&digit=1e0", "tab=draw&latent=",
+    "seed=%D9%A1%D9%A2", "psi=1_0", "digit=" + "1" * 5000, "digit=" + "1" * 4300,
+    "tab=grid&mode=slerp&rows=0&cols=1e1",
+    "tab=interpolate&method=%27x%22&steps=1.5&seed_a=4294967296&seed_b=1e30&digit_a=-0.0",
+    "tab=explore&slant=-0.0&thickness=3.0&width=-3.0001", "tab=explore&__proto__=1&constructor=2",
+    "tab=__proto__", "tab=generate&psi=nan&seed=inf&digit=%E2%80%8B", "psi=1e-5&seed=%201%20", "psi=0.00001",
+    "psi=-1e-7&digit=+5", "psi=1e16", "psi=12345678901234567", "seed=" + "9" * 30, "tab=learn&step=abc&foo=1",
+    "tab=draw&latent=" + "a" * 2001, "digit=%FF", "digit=%0A%C2%85", "tab=grid&1=2&0=3",
+    "digit=1&digit=2&tab=explore", "tab=explore&psi=.5", "tab=explore&psi=5.", "tab=explore&psi=1_0.0_5",
+    "digit=1__0", "digit=_1", "seed=Infinity", "psi=-iNf", "digit=%F0%9D%9F%8F", "digit=%EF%BC%99",
+    "seed=0x10", "tab=learn&step=1000000001", "tab=generate&digit=3&seed=42&psi=1", "tab=TAB&digit=3",
+    "tab=explore&digit=12&seed=-1&psi=abc&slant=99&%3Cscript%3E=1", "digit=%ED%A0%80", "seed=%G1&psi=%",
+    "digit=+3+", "=1&tab=grid&&", "tab=explore&slant=1&slant=2&thickness=0",
+]
 
 
 class StandInEncoder(nn.Module):
@@ -52,6 +73,32 @@ def standin_encoder_onnx(path: Path) -> Path:
     return path
 
 
+def write_timeline(folder: Path, generator=None):
+    """A made-up training timeline for the weights in `folder`, saved there: steps
+    TIMELINE_STEPS, seeds 0-9, a last frame that is what the weights draw (as the loader
+    checks) and earlier frames that blend it with noise; some curves not measured (NaN) at
+    some steps, coverage at none."""
+    from gan import load_generator
+    from gan.model.timeline import Timeline, expected_last_frame, save_timeline
+
+    generator = generator or load_generator(folder)
+    seeds = np.arange(10, dtype=np.int64)
+    last = expected_last_frame(generator, seeds)
+    noise = np.random.default_rng(0).integers(0, 256, size=last.shape)
+    count = len(TIMELINE_STEPS)
+    frames = [(t / (count - 1) * last + (1 - t / (count - 1)) * noise).round().astype(np.uint8)
+              for t in range(count - 1)] + [last]
+    nan = float("nan")
+    curves = {"accuracy": [nan, nan, 0.41, 0.88, 0.97], "frechet": [nan, 212.0, 95.5, 11.2, 3.4],
+              "coverage": [nan] * count, "d_loss": [nan, 1.31, 1.12, 1.05, 0.98],
+              "g_loss": [nan, 0.9, 1.4, 1.6, 1.7], "d_real": [nan, 0.93, 0.71, 0.62, 0.58],
+              "d_fake": [nan, 0.08, 0.31, 0.4, 0.43]}
+    timeline = Timeline(steps=np.array(TIMELINE_STEPS, dtype=np.int64), seeds=seeds, frames=np.stack(frames),
+                        curves={k: np.array(v, dtype=np.float32) for k, v in curves.items()})
+    save_timeline(timeline, folder)
+    return timeline
+
+
 def skip_without_the_runtime_files() -> None:
     """Skip (saying what to install) when the onnxruntime-web files are neither cached nor
     fetchable, because npm is missing."""
@@ -64,7 +111,8 @@ def skip_without_the_runtime_files() -> None:
 
 
 def exported_site(tmp_path_factory) -> Path:
-    """The shipped weights (plus the stand-in encoder.onnx) exported once per session."""
+    """The shipped weights (plus the stand-in encoder.onnx and write_timeline's timeline)
+    exported once per session."""
     if "site" not in _EXPORTS:
         from gan.space.static_site import build_static_site
 
@@ -76,10 +124,17 @@ def exported_site(tmp_path_factory) -> Path:
             if item.is_file():
                 shutil.copy2(item, weights / item.name)
         standin_encoder_onnx(weights / "encoder.onnx")
+        write_timeline(weights)
         site = tmp_path_factory.mktemp("space") / "site"
         build_static_site(site, weights)
         _EXPORTS["site"], _EXPORTS["weights"] = site, weights
     return _EXPORTS["site"]
+
+
+def exported_weights(tmp_path_factory) -> Path:
+    """The weights folder exported_site exported (with its timeline)."""
+    exported_site(tmp_path_factory)
+    return _EXPORTS["weights"]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

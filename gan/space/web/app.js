@@ -1,14 +1,19 @@
-// The page: the Gradio app's tabs (Generate, Grid, Interpolate, Explore, Draw, About) on top
-// of the engine, and the engine as `window.DigitGAN` for scripts. The inputs' ranges, steps and
-// start values, and every check's limits, come from site.json's constants (see engine.js).
+// The page: the Gradio app's tabs (Generate, Grid, Interpolate, Explore, Draw, Learn, About) on
+// top of the engine, and the engine as `window.DigitGAN` for scripts. The inputs' ranges, steps
+// and every check's limits come from site.json's constants (see engine.js); the tabs' start
+// values from its views (gan.serving.views.view_spec), which are also what a link may name:
+// the page keeps what is on screen in its address (`#tab=explore&digit=2&seed=7&psi=0.8&slant=1.5`).
 
+import { drawCurves } from "./curves.js";
 import { DrawingError, Engine, InputError, Limits, SiteError, Unreadable } from "./engine.js";
 import { encodePng, upscale } from "./png.js";
 import { Pictures, editSpec, frameMs, pyFloat } from "./pictures.js";
+import { Views, hashEntries, problemsMessage, pyStrRepr } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
-let engine = null, limits = null, pictures = null;
+let engine = null, limits = null, pictures = null, views = null;
 let side = 0;   // the generator's images are side x side pixels (its config's img_size)
+const ABOUT = "about";   // the one tab that is no view: its link is #about
 
 // ----------------------------------------------------------------------------- messages
 
@@ -33,15 +38,25 @@ window.addEventListener("unhandledrejection", (event) => showStatus(explain(even
 
 // ----------------------------------------------------------------------------- controls
 
+/** Radio buttons for digits 0..classes-1: returns the chosen digit's getter; `setDigit(id, d)` sets it. */
 function digitPicker(id, onChange) {
   const box = $(id);
   for (let d = 0; d < limits.numClasses; d++) {
     const label = document.createElement("label");
-    label.innerHTML = `<input type="radio" name="${id}" value="${d}"${String(d) === box.dataset.value ? " checked" : ""}><span>${d}</span>`;
+    label.innerHTML = `<input type="radio" name="${id}" value="${d}"><span>${d}</span>`;
     box.append(label);
   }
   box.addEventListener("change", onChange);
-  return () => Number(box.querySelector("input:checked").value);
+  return () => limits.digit(Number(box.querySelector("input:checked")?.value));
+}
+
+function setDigit(id, digit) {
+  $(id).querySelectorAll("input").forEach((input) => { input.checked = Number(input.value) === digit; });
+}
+
+function setPsi(id, psi) {
+  $(id).value = String(psi);
+  $(`${id}-range`).value = String(psi);
 }
 
 function number(input) {
@@ -168,12 +183,115 @@ class Loop {
     show();
     this.timer = setInterval(show, frameMs(steps));
   }
+  stop() { clearInterval(this.timer); this.timer = null; }
 }
 
 function showStrip(canvasId, frames) {
   const strip = pictures.stripOf(frames);
   paint($(canvasId), strip.pixels, strip.width, strip.height);
   return strip;
+}
+
+// ----------------------------------------------------------------------------- the view in the address
+
+// What each tab shows: the values (and strengths) of its last picture, which a link reopens.
+const shown = {};
+const tabs = {};      // tab -> {update, set(values, strengths) -> problems the page adds}
+let active = null;    // the tab on screen (null until the first view is opened)
+
+function nonZero(strengths) {
+  return Object.fromEntries(Object.entries(strengths ?? {}).filter(([, v]) => v !== 0));
+}
+
+/** A tab shows `values`: keep them, and when it is on screen, the address says so. */
+function record(tab, values, strengths = {}) {
+  shown[tab] = { values: { ...values }, strengths: nonZero(strengths) };
+  if (tab === active) syncAddress();
+}
+
+function shownView(tab) {
+  return shown[tab] ?? { values: views.defaults(tab), strengths: {} };
+}
+
+/** The link's parameters of what is on screen (gan.serving.views.view_query). */
+function currentQuery() {
+  if (active === ABOUT) return ABOUT;
+  const view = shownView(active);
+  return views.query(active, view.values, view.strengths);
+}
+
+/** The view on screen as an object: its tab, the tab's fields and (Explore, Draw) strengths. */
+function currentView() {
+  if (active === ABOUT) return { tab: ABOUT };
+  const view = shownView(active);
+  return { tab: active, ...view.values, ...(views.steered.includes(active) ? { strengths: { ...view.strengths } } : {}) };
+}
+
+/** The address bar always links to what is on screen: replaced in place, no reload, no history. */
+function syncAddress() {
+  if (active === null) return;
+  const hash = `#${currentQuery()}`;
+  if (location.hash !== hash) history.replaceState(history.state, "", hash);
+}
+
+function sayView(text) { say($("view-message"), text); }
+
+function showTab(name, { render = true } = {}) {
+  active = name;
+  document.querySelectorAll("#tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
+  document.querySelectorAll(".tab").forEach((t) => { t.hidden = t.id !== `tab-${name}`; });
+  if (name !== "learn") tabs.learn?.pause();
+  if (name === "draw") engine.warmDraw();
+  syncAddress();
+  return render ? tabs[name]?.update() : undefined;
+}
+
+/** Opens the view a hash names (`#tab=...&...` or `#about`): its tab with the link's values,
+ * bad ones at their defaults and the problems said (gan.serving.views.parse_view's words).
+ * Null when the hash names no view. */
+function openAddress(hash) {
+  const text = hash.replace(/^#/, "");
+  if (text === ABOUT) {
+    sayView("");
+    return showTab(ABOUT) ?? Promise.resolve();
+  }
+  let parsed = null;
+  try {
+    parsed = text ? views.parse(hashEntries(text)) : null;
+  } catch (error) {   // never a blank page for a link: say so, and the page stays as it is
+    sayView(`This link could not be read (${error.message ?? error}), so the page stays as it was.`);
+    return null;
+  }
+  if (!parsed) return null;
+  const values = { ...parsed.values };
+  const added = tabs[parsed.tab].set(values, parsed.strengths) ?? [];
+  sayView(problemsMessage([...parsed.problems, ...added]));
+  shown[parsed.tab] = { values, strengths: nonZero(parsed.strengths) };
+  return Promise.resolve(showTab(parsed.tab)).then(() => {   // counted once its tab has drawn it
+    document.body.dataset.views = String(Number(document.body.dataset.views || 0) + 1);
+  });
+}
+
+/** Copy link: to the clipboard where the browser allows it, else selected in a field to copy. */
+function copyLinkButton() {
+  const field = $("link-text"), note = $("link-note");
+  $("copy-link").addEventListener("click", async () => {
+    const link = api.link();
+    try {
+      if (!navigator.clipboard?.writeText) throw new Error("no clipboard");
+      await navigator.clipboard.writeText(link);
+      field.hidden = true;
+      note.textContent = "Link copied";
+    } catch {
+      field.value = link;
+      field.hidden = false;
+      field.focus();
+      field.select();
+      let copied = false;
+      try { copied = document.execCommand("copy"); } catch { copied = false; }
+      note.textContent = copied ? "Link copied" : "Copy the selected link (Ctrl+C or ⌘C)";
+    }
+  });
 }
 
 // ----------------------------------------------------------------------------- tabs
@@ -186,6 +304,7 @@ function generateTab() {
       const pixels = await engine.generate([digit], [seed], { psi });
       paint($("gen-image"), pixels);
       say(message, "");
+      record("generate", { digit, seed, psi });
       offer("gen-download", { pixels, width: side, height: side, scale: pictures.digitScale, stem: `digit${digit}_seed${seed}_psi${psi}`,
         fields: { digit, seed, truncation_psi: pyFloat(psi), Description: `digit ${digit}, seed ${seed}, truncation psi ${pyFloat(psi)}` } });
     } catch (error) { say(message, explain(error)); }
@@ -193,11 +312,17 @@ function generateTab() {
   const digitOf = digitPicker("gen-digit", update);
   const psiOf = psiControl("gen-psi", update);
   $("gen-seed").addEventListener("input", update);
-  return update;
+  const set = (values) => {
+    setDigit("gen-digit", values.digit);
+    $("gen-seed").value = String(values.seed);
+    setPsi("gen-psi", values.psi);
+  };
+  return { update, set };
 }
 
 function gridTab() {
   const message = $("grid-message");
+  const offered = () => [...$("grid-mode").options].map((o) => o.value);
   const update = live(async () => {
     try {
       const rows = limits.gridSide(number($("grid-rows")), "rows"), cols = limits.gridSide(number($("grid-cols")), "cols");
@@ -207,6 +332,7 @@ function gridTab() {
       const grid = pictures.makeGrid(images, rows, cols);
       paint($("grid-image"), grid.pixels, grid.width, grid.height);
       say(message, "");
+      record("grid", { rows, cols, mode, digit, seed, psi });
       offer("grid-download", { ...grid, scale: pictures.fitScale(grid.height, grid.width), stem: `grid${rows}x${cols}_seed${seed}_psi${psi}`,
         fields: { rows, cols, mode, seed, ...(mode === pictures.gridModes[1] ? { digit } : {}), truncation_psi: pyFloat(psi),
                   digits, seeds, layout: `${rows}x${cols} cells of 28x28 px with 2 px padding, row-major`,
@@ -216,7 +342,21 @@ function gridTab() {
   const digitOf = digitPicker("grid-digit", update);
   const psiOf = psiControl("grid-psi", update);
   for (const id of ["grid-rows", "grid-cols", "grid-seed", "grid-mode"]) $(id).addEventListener("input", update);
-  return update;
+  const set = (values) => {
+    const problems = [];
+    if (!offered().includes(values.mode)) {   // "random digits" is the app's only (numpy's RNG)
+      problems.push(`mode must be one of ${offered().map(pyStrRepr).join(", ")} in the browser, got ${pyStrRepr(values.mode)}`);
+      values.mode = views.defaults("grid").mode;
+    }
+    $("grid-rows").value = String(values.rows);
+    $("grid-cols").value = String(values.cols);
+    $("grid-mode").value = values.mode;
+    setDigit("grid-digit", values.digit);
+    $("grid-seed").value = String(values.seed);
+    setPsi("grid-psi", values.psi);
+    return problems;
+  };
+  return { update, set };
 }
 
 function interpolateTab() {
@@ -230,6 +370,7 @@ function interpolateTab() {
       const strip = showStrip("interp-strip", frames);
       loop.play(frames, steps);
       say(message, "");
+      record("interpolate", { digit_a: a, seed_a: seedA, digit_b: b, seed_b: seedB, steps, method, psi });
       offer("interp-download", { ...strip, scale: pictures.fitScale(strip.height, strip.width),
         stem: `morph${a}s${seedA}-${b}s${seedB}_${method}${steps}_psi${psi}`,
         fields: { digit_a: a, seed_a: seedA, digit_b: b, seed_b: seedB, digits: [a, b], seeds: [seedA, seedB], steps, method,
@@ -241,9 +382,20 @@ function interpolateTab() {
   const psiOf = psiControl("interp-psi", update);
   for (const id of ["interp-seed-a", "interp-seed-b", "interp-steps", "interp-method"]) $(id).addEventListener("input", update);
   $("interp-method").addEventListener("change", update);
-  return update;
+  const set = (values) => {
+    setDigit("interp-digit-a", values.digit_a);
+    setDigit("interp-digit-b", values.digit_b);
+    $("interp-seed-a").value = String(values.seed_a);
+    $("interp-seed-b").value = String(values.seed_b);
+    $("interp-steps").value = String(values.steps);
+    document.querySelectorAll("input[name=interp-method]").forEach((r) => { r.checked = r.value === values.method; });
+    setPsi("interp-psi", values.psi);
+  };
+  return { update, set };
 }
 
+/** A slider per named direction; a strength set from a link is kept exactly (a range input
+ * would round it to its step) until the slider is moved. */
 function directionSliders(containerId, onInput) {
   const box = $(containerId), m = engine.maxStrength, step = limits.inputs.strength_step;
   for (const d of engine.directions) {
@@ -259,12 +411,25 @@ function directionSliders(containerId, onInput) {
     const input = label.querySelector("input");
     input.id = `${containerId}-${d.name}`;
     input.dataset.direction = d.name;
-    input.addEventListener("input", () => { label.querySelector("output").textContent = Number(input.value).toFixed(1); onInput(); });
+    input.addEventListener("input", () => {
+      delete input.dataset.exact;
+      label.querySelector("output").textContent = Number(input.value).toFixed(1);
+      onInput();
+    });
     box.append(label);
   }
+  const inputs = () => [...box.querySelectorAll("input")];
+  const value = (i) => Number(i.dataset.exact ?? i.value);
+  const set = (strengths) => inputs().forEach((i) => {
+    const v = strengths[i.dataset.direction] ?? 0;
+    i.value = String(v);
+    if (v !== 0) i.dataset.exact = String(v); else delete i.dataset.exact;
+    i.previousElementSibling.textContent = v.toFixed(1);
+  });
   return {
-    strengths: () => Object.fromEntries([...box.querySelectorAll("input")].map((i) => [i.dataset.direction, Number(i.value)])),
-    reset: () => box.querySelectorAll("input").forEach((i) => { i.value = "0"; i.previousElementSibling.textContent = "0.0"; }),
+    strengths: () => Object.fromEntries(inputs().map((i) => [i.dataset.direction, value(i)])),
+    reset: () => set({}),
+    set,
   };
 }
 
@@ -280,6 +445,7 @@ function exploreTab() {
       const fields = editFields(strengths);
       const pixels = await engine.generate([digit], [seed], { psi, strengths });
       paint($("explore-image"), pixels);
+      record("explore", { digit, seed, psi }, strengths);
       offer("explore-download", { pixels, width: side, height: side, scale: pictures.digitScale, stem: `explore_digit${digit}_seed${seed}`,
         fields: { digit, seed, truncation_psi: pyFloat(psi), ...fields,
                   Description: `digit ${digit}, seed ${seed}, truncation psi ${pyFloat(psi)}, edit ${fields.edit}` } });
@@ -297,7 +463,13 @@ function exploreTab() {
   $("explore-seed").addEventListener("input", update);
   $("explore-reset").addEventListener("click", () => { sliders.reset(); update(); });
   $("explore-unit").textContent = engine.strengthUnit;
-  return update;
+  const set = (values, strengths) => {
+    setDigit("explore-digit", values.digit);
+    $("explore-seed").value = String(values.seed);
+    setPsi("explore-psi", values.psi);
+    sliders.set(strengths);
+  };
+  return { update, set };
 }
 
 function drawingPad(canvas, onStroke) {
@@ -329,27 +501,40 @@ function drawingPad(canvas, onStroke) {
   return () => { context.clearRect(0, 0, canvas.width, canvas.height); delete canvas.dataset.drawn; };
 }
 
+/** A canvas back to nothing shown (a picture canvas at its default size is hidden by the CSS). */
+function blank(canvas) {
+  if (canvas.classList.contains("picture")) { canvas.width = 300; canvas.height = 150; return; }
+  paint(canvas, new Uint8Array(canvas.width * canvas.height), canvas.width, canvas.height);
+}
+
 function drawTab() {
   const message = $("draw-message"), loop = new Loop($("draw-loop"));
-  const target = Number($("draw-target").dataset.value);
+  // Draw's morph starts where Interpolate's digit B does: the views' default, not a number of the page's
+  const target = views.defaults("interpolate").digit_b;
   for (let d = 0; d < limits.numClasses; d++) {
     $("draw-digit").append(new Option(String(d), String(d)));
     $("draw-target").append(new Option(String(d), String(d), d === target, d === target));
   }
   let found = null;   // {latent, digit}
   const restyle = live(async () => {
-    if (!found) return;
     try {
-      const psi = psiOf(), steps = limits.steps(number($("draw-steps"))), target = Number($("draw-target").value);
+      const psi = psiOf(), strengths = sliders.strengths();
+      if (!found) { record("draw", { latent: null, psi }, strengths); return; }
+      const steps = limits.steps(number($("draw-steps"))), target = Number($("draw-target").value);
       const latentText = engine.encodeLatent(found.latent);
-      const row = showStrip("draw-row", await engine.restyle(found.latent, { psi }));
+      const row = showStrip("draw-row", await engine.restyle(found.latent, { psi, strengths }));
+      const edit = nonZero(strengths);
       offer("draw-row-download", { ...row, scale: pictures.fitScale(row.height, row.width), stem: "style_row",
-        fields: { digits: [...Array(limits.numClasses).keys()], latent: latentText, truncation_psi: pyFloat(psi), edit: "none", strengths: "{}",
+        fields: { digits: [...Array(limits.numClasses).keys()], latent: latentText, truncation_psi: pyFloat(psi), edit: editSpec(edit),
+                  strengths: `{${Object.keys(edit).sort().map((k) => `"${k}": ${pyFloat(edit[k])}`).join(", ")}}`,
                   Description: "one handwriting written as digits 0-9" } });
       const frames = await engine.morph(found.latent, found.digit, target, steps, { psi });
       showStrip("draw-strip", frames);
       loop.play(frames, steps);
-      say(message, "");
+      $("draw-latent").value = latentText;
+      record("draw", { latent: latentText, psi }, strengths);
+      say(message, found.linked ? `This handwriting came from a link: here it is as every digit, and morphing from ${found.digit}.` : "",
+          found.linked ? "note" : "error");
     } catch (error) { say(message, explain(error)); }
   });
   const search = live(async () => {
@@ -363,21 +548,140 @@ function drawTab() {
       $("draw-reading").textContent = result.reading
         ? "The classifier reads: " + result.reading.map((r) => `${r.digit} (${(r.probability * 100).toFixed(0)}%)`).join(", ")
         : "";
-      $("draw-latent").value = engine.encodeLatent(result.latent);
       found = result;
       await restyle();
     } catch (error) { say(message, explain(error)); }
   });
   const psiOf = psiControl("draw-psi", restyle);
+  const sliders = directionSliders("draw-sliders", restyle);
   const clear = drawingPad($("draw-canvas"), search);
   $("draw-clear").addEventListener("click", () => { clear(); say(message, "Draw a digit on the canvas.", "note"); });
   $("draw-digit").addEventListener("change", search);
   $("draw-find").addEventListener("click", search);
   for (const id of ["draw-target", "draw-steps"]) $(id).addEventListener("input", restyle);
-  if (!engine.has("encoder")) {
-    say(message, "Draw needs the image-to-latent encoder (models/encoder.onnx), which this export does not have.");
-  }
-  return search;
+  const noEncoder = engine.has("encoder") ? ""
+    : "Draw needs the image-to-latent encoder (models/encoder.onnx), which this export does not have.";
+  say(message, noEncoder);
+  /** A view's latent (from a link): its handwriting, morphing from the digit it is searched as
+   * (the first digit when that is the classifier's reading: a link does not say what was drawn). */
+  const set = (values, strengths) => {
+    setPsi("draw-psi", values.psi);
+    sliders.set(strengths);
+    found = null;
+    for (const id of ["draw-seen", "draw-found", "draw-row", "draw-strip", "draw-loop"]) blank($(id));
+    loop.stop();
+    $("draw-reading").textContent = "";
+    $("draw-latent").value = "";
+    downloads.delete("draw-row-download");
+    $("draw-row-download").disabled = true;
+    say(message, noEncoder);
+    if (values.latent === null) return [];
+    try {
+      const choice = $("draw-digit").value;
+      found = { latent: engine.checkLatent(values.latent), digit: choice === limits.inputs.auto_digit ? 0 : Number(choice),
+                linked: true };
+    } catch (error) {
+      say(message, `The link's latent cannot be drawn: ${explain(error)}`);
+      values.latent = null;
+    }
+    return [];
+  };
+  return { update: restyle, set };
+}
+
+/** A caption in the app's Markdown (**bold** only) as text with <b> parts. */
+function setCaption(element, markdown) {
+  element.replaceChildren(...markdown.split("**").map((part, i) =>
+    (i % 2 ? Object.assign(document.createElement("b"), { textContent: part }) : document.createTextNode(part))));
+}
+
+/** gan.model.timeline.Timeline.index_of's refusal, and nearest_index's frame. */
+function notInTimeline(steps, step) {
+  let after = steps.findIndex((s) => s >= step);
+  if (after < 0) after = steps.length;
+  const nearest = [...new Set([after - 1, after].filter((i) => i >= 0 && i < steps.length).map((i) => steps[i]))].sort((a, b) => a - b);
+  let index = 0;
+  steps.forEach((s, i) => { if (Math.abs(s - step) < Math.abs(steps[index] - step)) index = i; });
+  return { index, message: `step ${step} is not in the timeline (its ${steps.length} steps run from ${steps[0]} to ` +
+                           `${steps[steps.length - 1]}); the nearest: ${nearest.join(" and ")}` };
+}
+
+/** Learn: the training timeline, fetched when the tab is first opened: a step's grid (a row per
+ * digit, a column per seed), the curves with a marker at that step, its caption, a player. */
+function learnTab() {
+  const message = $("learn-message"), slider = $("learn-frame"), play = $("learn-play");
+  let timeline = null, timer = null, wanted = null;   // wanted: a link's step (null: the last)
+  const pause = () => { clearInterval(timer); timer = null; play.textContent = "▶ Play"; };
+  const showFrame = (index) => {
+    const [, rows, cols] = timeline.shape, step = timeline.steps[index], seeds = timeline.seeds;
+    slider.value = String(index);
+    const frame = timeline.frames.subarray(index * timeline.frameSize, (index + 1) * timeline.frameSize);
+    const grid = pictures.makeGrid(frame, rows, cols);
+    paint($("learn-grid"), grid.pixels, grid.width, grid.height);
+    $("learn-step").textContent = step.toLocaleString("en");
+    setCaption($("learn-caption"), timeline.captions[index]);
+    drawCurves($("learn-curves"), timeline.metrics, index);
+    record("learn", { step });
+    const last = timeline.steps[timeline.steps.length - 1];
+    offer("learn-download", { ...grid, scale: pictures.fitScale(grid.height, grid.width), stem: `timeline_step${step}`,
+      fields: { step, rows, cols, mode: pictures.gridModes[0], seed: seeds[0],
+                digits: [...Array(rows).keys()].flatMap((d) => seeds.map(() => d)), seeds: [...Array(rows)].flatMap(() => seeds),
+                layout: `${rows}x${cols} cells of 28x28 px with 2 px padding, row-major`,
+                Description: `the training timeline at step ${step} of ${last}: digits 0-${rows - 1} (rows), seeds ${seeds[0]}-${seeds[seeds.length - 1]} (columns)` } });
+  };
+  const update = live(async () => {
+    try {
+      if (!timeline) say(message, "Loading the training timeline…", "note");
+      timeline = await engine.timeline();
+    } catch (error) {
+      pause();
+      $("learn-view").hidden = true;
+      $("tab-learn").classList.add("empty");
+      const entry = engine.site.timeline;
+      say(message, entry && !entry.available
+        ? `No training timeline for these weights: ${entry.reason}. ${entry.advice}.` : explain(error));
+      wanted = null;
+      record("learn", { step: null });
+      return;
+    }
+    const count = timeline.steps.length;
+    if ($("learn-view").hidden) {
+      slider.min = "0"; slider.max = String(count - 1); slider.step = "1";
+      slider.value = String(count - 1);
+      $("learn-explanation").textContent = timeline.explanation;
+      $("learn-view").hidden = false;
+      $("tab-learn").classList.remove("empty");
+    }
+    let index = Number(slider.value), note = "";
+    if (wanted !== undefined) {
+      index = count - 1;
+      if (wanted !== null) {
+        index = timeline.steps.indexOf(wanted);
+        if (index < 0) ({ index, message: note } = notInTimeline(timeline.steps, wanted));
+      }
+      wanted = undefined;
+    }
+    showFrame(index);
+    say(message, note);
+  });
+  slider.addEventListener("input", () => { pause(); update(); });
+  play.addEventListener("click", () => {
+    if (timer) return pause();
+    if (!timeline) return undefined;
+    const count = timeline.steps.length;
+    if (Number(slider.value) >= count - 1) { slider.value = "0"; update(); }
+    play.textContent = "⏸ Pause";
+    // about six seconds a pass, 150-600 ms a frame
+    timer = setInterval(() => {
+      const next = Number(slider.value) + 1;
+      if (next >= count) { pause(); return; }
+      slider.value = String(next);
+      update();
+    }, Math.min(600, Math.max(150, Math.round(6000 / count))));
+    return undefined;
+  });
+  const set = (values) => { wanted = values.step; pause(); };
+  return { update, set, pause };
 }
 
 function aboutTab() {
@@ -402,15 +706,21 @@ function aboutTab() {
   $("about-metrics").innerHTML = metrics.length ? metrics.map((x) => `<li>${x}</li>`).join("") : "<li>no metrics.json was exported with these weights</li>";
 }
 
-function setupTabs(updates) {
-  const buttons = document.querySelectorAll("#tabs button");
-  const show = (name) => {
-    buttons.forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
-    document.querySelectorAll(".tab").forEach((t) => { t.hidden = t.id !== `tab-${name}`; });
-    if (name === "draw") engine.warmDraw();
-    updates[name]?.();
-  };
-  buttons.forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
+/** The tabs are the views' (site.json's), each with its button and panel, plus About. */
+function setupTabs() {
+  const buttons = [...document.querySelectorAll("#tabs button")].map((b) => b.dataset.tab);
+  const missing = [...views.tabs, ABOUT].filter((tab) => !buttons.includes(tab) || !$(`tab-${tab}`));
+  const unknown = buttons.filter((tab) => tab !== ABOUT && !views.has(tab));
+  if (missing.length || unknown.length) {
+    throw new SiteError(`the page's tabs (${buttons.join(", ")}) are not the views of site.json ` +
+                        `(${views.tabs.join(", ")}); export the site again`);
+  }
+  document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => {
+    sayView("");
+    showTab(b.dataset.tab);
+  }));
+  document.querySelector("main").addEventListener("input", () => sayView(""));
+  window.addEventListener("hashchange", () => openAddress(location.hash));
 }
 
 // ----------------------------------------------------------------------------- start
@@ -419,6 +729,7 @@ async function start() {
   const base = new URL("./", import.meta.url);
   const site = await Engine.readSite(base);
   limits = new Limits(site.constants, site.config);
+  views = new Views(site.views, site.constants);
   side = site.config.img_size;
   pictures = new Pictures(site.constants, side);
   applyLimits(site.constants);
@@ -426,18 +737,33 @@ async function start() {
   api.info = { weights_sha256: engine.fingerprint, config: engine.config,
                directions: engine.directions.map((d) => ({ name: d.name, label: d.label })),
                models: Object.keys(engine.site.models), onnxruntime_web: engine.site.onnxruntime_web.version,
-               threads: engine.ort.env.wasm.numThreads };
+               threads: engine.ort.env.wasm.numThreads, timeline: Boolean(engine.site.timeline?.available) };
   document.querySelectorAll("button.download").forEach((b) => { b.disabled = true; });
-  const generate = generateTab();
-  await generate();
-  drawTab();   // Draw waits for a drawing; opening the tab only loads its models
-  const updates = { generate, grid: gridTab(), interpolate: interpolateTab(), explore: exploreTab() };
+  Object.assign(tabs, { generate: generateTab(), grid: gridTab(), interpolate: interpolateTab(), explore: exploreTab(),
+                        draw: drawTab(), learn: learnTab() });
+  for (const tab of views.tabs) tabs[tab].set(views.defaults(tab), {});   // the views' start values
   aboutTab();
-  setupTabs(updates);
+  setupTabs();
+  copyLinkButton();
+  // The first digit first: Generate's (with a link's values when the link is to Generate),
+  // then the view the address names; nothing else (the timeline) is fetched before.
+  const hash = location.hash.replace(/^#/, "");
+  let toGenerate = false;
+  try { toGenerate = hash !== ABOUT && views.parse(hashEntries(hash))?.tab === "generate"; } catch { toGenerate = false; }
+  if (toGenerate) {
+    await openAddress(hash);
+  } else {
+    await tabs.generate.update();
+    await (openAddress(hash) ?? showTab("generate", { render: false }));
+  }
   showStatus(`Ready: weights ${engine.fingerprint}, running in this browser.`, "ok");
-  api.readyAt = performance.now();   // ms since navigation: the first digit is on screen
+  api.readyAt = performance.now();   // ms since navigation: the view the address names is on screen
   document.body.dataset.ready = "1";
   return api;
+}
+
+function loaded() {
+  if (!engine || active === null) throw new SiteError("the page is still loading: await DigitGAN.ready first");
 }
 
 const whenReady = (fn) => async (...args) => { await api.ready; return fn(...args); };
@@ -452,6 +778,22 @@ const api = {
   encodeLatent: (latent) => {
     if (!engine) throw new SiteError("the page is still loading: await DigitGAN.ready first");
     return engine.encodeLatent(latent);
+  },
+  /** The training timeline: {steps, seeds, metrics} (metrics: a dict per frame, null = not measured). */
+  timeline: whenReady(async () => {
+    const t = await engine.timeline();
+    return { steps: [...t.steps], seeds: [...t.seeds], metrics: t.metrics.map((m) => ({ ...m })) };
+  }),
+  /** Frame i of the timeline: Uint8Array(digits · seeds · 28 · 28), digit-major then seed. */
+  timelineFrame: whenReady((index) => engine.timelineFrame(index)),
+  /** The view on screen: {tab, ...its fields, strengths (Explore, Draw)}. */
+  view: () => { loaded(); return currentView(); },
+  /** A full URL that reopens the view on screen. */
+  link: () => {
+    loaded();
+    const url = new URL(location.href);
+    url.hash = currentQuery();
+    return url.href;
   },
 };
 window.DigitGAN = api;

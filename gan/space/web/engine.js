@@ -49,7 +49,7 @@ export function checkFloat(value, name, min, max, note = "") {
   throw new InputError(`${name} must be a number from ${min} to ${max}${note ? ` (${note})` : ""}, got ${shown(value)}`);
 }
 
-const SECTIONS = ["inputs", "drawing", "encoder_search", "codec", "render", "onnx_export"];
+const SECTIONS = ["inputs", "drawing", "encoder_search", "codec", "render", "onnx_export", "views", "python"];
 
 /** The rules of gan.inputs with the limits site.json carries: `constants` is its "constants"
  * (section -> the Python module's constants, named in lower case), `config` the generator's. */
@@ -175,15 +175,21 @@ export class Engine {
     return this.sessions.get(model);
   }
 
-  async loadSession(model, what) {
-    const path = this.site.models[model];
-    if (!path) throw new SiteError(`this site has no ${what} (models/${model}.onnx was not exported)`);
+  /** A file of the site, checked against the sha256 site.json lists for it. */
+  async checkedBytes(path, what) {
     const bytes = await fetchBytes(new URL(path, this.base), what);
     const expected = this.site.sha256?.[path];
     const actual = expected ? await sha256Hex(bytes) : null;
     if (actual && actual !== expected) {
       throw new SiteError(`${what} (${path}) is corrupt: its sha256 does not match site.json; export the site again`);
     }
+    return bytes;
+  }
+
+  async loadSession(model, what) {
+    const path = this.site.models[model];
+    if (!path) throw new SiteError(`this site has no ${what} (models/${model}.onnx was not exported)`);
+    const bytes = await this.checkedBytes(path, what);
     try {
       return await this.ort.InferenceSession.create(bytes, { executionProviders: ["wasm"],
                                                             graphOptimizationLevel: "all" });
@@ -399,6 +405,48 @@ export class Engine {
       if (chosen >= 0) z = kept[chosen];
     }
     return z;
+  }
+
+  /** The training timeline (site.json's "timeline", gan.model.timeline's file as the export
+   * wrote it): {steps, seeds, shape [T, K, S, H, W], metrics, captions, explanation, frames:
+   * Uint8Array(T·K·S·H·W)}, fetched and checked on first use only; SiteError saying why there
+   * is none. */
+  timeline() {
+    if (!this.timelineLoad) {
+      this.timelineLoad = this.loadTimeline();
+      this.timelineLoad.catch(() => { this.timelineLoad = null; });  // a later call tries again
+    }
+    return this.timelineLoad;
+  }
+
+  async loadTimeline() {
+    const entry = this.site.timeline;
+    if (!entry?.available) {
+      const why = entry?.reason ? ` (${entry.reason})` : " (it comes from an older export)";
+      throw new SiteError(`this site has no training timeline${why}${entry?.advice ? `: ${entry.advice}` : ""}`);
+    }
+    const [text, frames] = await Promise.all([this.checkedBytes(entry.data, "the training timeline"),
+                                              this.checkedBytes(entry.frames, "the training timeline's frames")]);
+    let data;
+    try {
+      data = JSON.parse(new TextDecoder().decode(text));
+    } catch (error) {
+      throw new SiteError(`the training timeline (${entry.data}) is not valid JSON: ${error.message}`);
+    }
+    const shape = entry.shape, size = shape.reduce((a, b) => a * b, 1);
+    if (frames.length !== size || data.steps?.length !== shape[0] || data.metrics?.length !== shape[0] ||
+        data.seeds?.length !== shape[2] || data.captions?.length !== shape[0]) {
+      throw new SiteError(`the training timeline's files (${entry.data}, ${entry.frames}) do not fit its shape ` +
+                          `[${shape.join(", ")}]; export the site again`);
+    }
+    return { ...data, shape, frames, frameSize: size / shape[0] };
+  }
+
+  /** Frame `index` of the timeline: Uint8Array(K·S·H·W), digit-major then seed (a copy). */
+  async timelineFrame(index) {
+    const timeline = await this.timeline();
+    checkInt(index, "frame", 0, timeline.shape[0] - 1);
+    return timeline.frames.slice(index * timeline.frameSize, (index + 1) * timeline.frameSize);
   }
 
   /** Loads the Draw tab's models ahead of use (errors come back on use, not here). */
