@@ -99,9 +99,12 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
         visibility = {"api_visibility": "public" if handlers.enabled else "undocumented"}
         gr.api(handlers.training_run_status, api_name="train_status",
                api_description=handlers.training_run_status.__doc__, **visibility)
-        for method, api_name in ((handlers.start_training_run, "train_start"), (handlers.stop_training_run, "train_stop"),
-                                 (handlers.resume_training_run, "train_resume"), (handlers.serve_training_run, "train_serve"),
-                                 (handlers.revert_served_weights, "train_revert"), (handlers.push_training_run, "train_push")):
+        for method, api_name in ((handlers.start_training_run, "train_start"),
+                                 (handlers.stop_training_run, "train_stop"),
+                                 (handlers.resume_training_run, "train_resume"),
+                                 (handlers.serve_training_run, "train_serve"),
+                                 (handlers.revert_served_weights, "train_revert"),
+                                 (handlers.push_training_run, "train_push")):
             gr.api(method, api_name=api_name, api_description=method.__doc__, **CONTROL, **visibility)
     redraw = {"fn": handlers.refresh, "inputs": [run, shown],
               "outputs": [run, *panel.values(), shown]}

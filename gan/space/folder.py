@@ -78,7 +78,7 @@ def pinned_requirements(hardware: Hardware, source: Path = REPO_ROOT / "requirem
 
 
 def gradio_version(source: Path = REPO_ROOT / "requirements.txt") -> str:
-    match = re.search(r"^gradio==([\w.]+)", source.read_text(), re.M)
+    match = re.search(r"^gradio(?:\[[\w,]+\])?==([\w.]+)", source.read_text(), re.M)  # extras allowed
     if not match:
         raise ValueError(f"{source} pins no gradio version: a Space's README needs sdk_version")
     return match.group(1)

@@ -596,7 +596,8 @@ def test_interpolation_paths_js_match_python():
     from gan.model.sampling import interpolation_path
 
     script = ("import {interpolationPath} from './web/latents.js';\n"
-              "out(input.map((a) => { const p = interpolationPath(a); return [Array.from(p.z), Array.from(p.classes)]; }));")
+              "out(input.map((a) => { const p = interpolationPath(a); "
+              "return [Array.from(p.z), Array.from(p.classes)]; }));")
     asks = [dict(digitA=3, seedA=1, digitB=8, seedB=2, steps=s, zDim=64, numClasses=10, method=m, psi=p)
             for s, m, p in ((12, "slerp", 1.0), (7, "lerp", 0.7), (2, "slerp", 0.5), (64, "slerp", 0.9))]
     asks.append(dict(digitA=5, seedA=9, digitB=5, seedB=9, steps=5, zDim=64, numClasses=10, method="slerp", psi=1.0))

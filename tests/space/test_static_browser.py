@@ -118,7 +118,8 @@ def canvas_pixels(page, elem_id: str) -> np.ndarray:
     """The grey values a canvas holds (its red channel)."""
     data = page.evaluate("""id => { const c = document.getElementById(id);
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        const out = []; for (let i = 0; i < d.length; i += 4) out.push(d[i]); return [c.height, c.width, out]; }""", elem_id)
+        const out = []; for (let i = 0; i < d.length; i += 4) out.push(d[i]);
+        return [c.height, c.width, out]; }""", elem_id)
     return np.array(data[2], dtype=np.uint8).reshape(data[0], data[1])
 
 
@@ -301,7 +302,8 @@ def test_draw_finds_the_style_python_finds(visit, generator, name, tmp_path_fact
     target = prepare_drawing(canvas)
     np.testing.assert_array_equal(canvas_pixels(page, "draw-seen"), target)
     result = page.evaluate("""async () => { const c = document.getElementById('draw-canvas');
-        const r = await DigitGAN.invert(c, {digit: 'auto'}); return {latent: Array.from(r.latent), digit: r.digit, reading: r.reading}; }""")
+        const r = await DigitGAN.invert(c, {digit: 'auto'});
+        return {latent: Array.from(r.latent), digit: r.digit, reading: r.reading}; }""")
     from gan.images import from_uint8
     from gan.model.classifier import load_classifier
 
@@ -392,13 +394,16 @@ def test_bad_inputs_get_their_messages(visit):
     page.evaluate("() => document.getElementById('draw-canvas').getContext('2d').fillRect(139, 139, 4, 4)")
     page.click("#draw-find")
     _message(page, "draw-message", "tiny speck")
-    page.evaluate("() => { const c = document.getElementById('draw-canvas'); c.getContext('2d').fillRect(10, 10, 260, 260); }")
+    page.evaluate("() => { const c = document.getElementById('draw-canvas'); "
+                  "c.getContext('2d').fillRect(10, 10, 260, 260); }")
     page.click("#draw-find")
     _message(page, "draw-message", "that is no digit")
     errors = page.evaluate("""async () => { const out = [];
         for (const call of [() => DigitGAN.generate([3], [2 ** 32]), () => DigitGAN.generate([10], [1]),
-                            () => DigitGAN.generate([3], [1], {psi: -0.1}), () => DigitGAN.generate([3], [1], {strengths: {tilt: 1}}),
-                            () => DigitGAN.generate([3], [1], {strengths: {slant: 4}}), () => DigitGAN.interpolate(3, 1, 8, 2, 1),
+                            () => DigitGAN.generate([3], [1], {psi: -0.1}),
+                            () => DigitGAN.generate([3], [1], {strengths: {tilt: 1}}),
+                            () => DigitGAN.generate([3], [1], {strengths: {slant: 4}}),
+                            () => DigitGAN.interpolate(3, 1, 8, 2, 1),
                             () => DigitGAN.restyle(new Float32Array(63)), () => DigitGAN.invert(new Uint8Array(784))]) {
           try { await call(); out.push('accepted'); } catch (e) { out.push(e.message); } }
         return out; }""")
