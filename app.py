@@ -33,6 +33,7 @@ from app_tabs.grid import build_grid_tab
 from app_tabs.handlers import Handlers
 from app_tabs.interpolate import build_interpolate_tab
 from app_tabs.learn import LearnHandlers, build_learn_tab
+from app_tabs.links import LinkFields, LinkHandlers, build_link_row, wire_links
 from app_tabs.model import build_how_tab, build_model_tab
 from app_tabs.train import build_train_tab
 from app_tabs.train_handlers import TrainHandlers
@@ -96,21 +97,27 @@ def build_demo(source: ModelHolder | DigitService | LoadedModel | Generator | st
     """
     service = make_service(source, auto_reload_s=auto_reload_s)
     handlers = Handlers(service)  # Generate, Grid, Interpolate, Model, How it works
+    links = LinkFields()  # the tabs' inputs under the names a link gives them (gan.serving.views)
     with gr.Blocks(title="DigitGAN", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
-        with gr.Tabs():
-            generate = build_generate_tab(handlers)
-            grid = build_grid_tab(handlers)
-            interpolate = build_interpolate_tab(handlers)
-            explore = build_explore_tab(ExploreHandlers(service, random_seed))
-            draw = build_draw_tab(DrawHandlers(service))
-            learn = build_learn_tab(LearnHandlers(service))
+        link_row = build_link_row()
+        with gr.Tabs() as tabs:
+            generate = build_generate_tab(handlers, links)
+            grid = build_grid_tab(handlers, links)
+            interpolate = build_interpolate_tab(handlers, links)
+            explore = build_explore_tab(ExploreHandlers(service, random_seed), links)
+            draw = build_draw_tab(DrawHandlers(service), links)
+            learn = build_learn_tab(LearnHandlers(service), links)
             model = build_model_tab(handlers, operator_tools=training is not None)
             how = build_how_tab(handlers)
             train = build_train_tab(TrainHandlers(training, hub_token=os.environ.get("HF_TOKEN")))
-        for redraw in (generate, grid, interpolate, explore, draw, learn.redraw, model.redraw, how, train.redraw):
+        opened, after_open = wire_links(LinkHandlers(service, links), link_row, tabs)
+        # a link's view first (`/?tab=...`), then every tab drawn from the values it set
+        opening = demo.load(**opened, **PRIVATE)
+        for redraw in (generate, grid, interpolate, explore, draw, learn.redraw, model.redraw, how, train.redraw,
+                       *after_open):
             if redraw:
-                demo.load(**redraw, **PRIVATE)
+                opening.then(**redraw, **PRIVATE)
         # after a reload (or serving a run's weights), everything the new weights change is drawn again
         for swapped in (model.reloaded, *train.swapped):
             event = swapped.success(**model.redraw, **PRIVATE)

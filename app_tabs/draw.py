@@ -21,6 +21,7 @@ from gan.inputs import AUTO_DIGIT, MAX_DIRECTION_STRENGTH, MAX_STEPS
 from gan.serving.service import Animation, DigitService
 
 from .explore import DIRECTION_SLOTS, edit_json, slider_updates
+from .links import LinkFields
 from .widgets import LIVE, PRIVATE, checked_by_handler, digit_radio, from_page, picture, psi_slider, slider, user_errors
 
 SEARCH_DIGITS = [AUTO_DIGIT, *range(10)]
@@ -236,7 +237,7 @@ def _steering_controls() -> tuple:
     return strengths, edit
 
 
-def build_draw_tab(h: DrawHandlers) -> dict:
+def build_draw_tab(h: DrawHandlers, links: LinkFields) -> dict:
     """Returns the event (fn, outputs) that labels the steering sliders for the served weights."""
     with gr.Tab("Draw", id="draw") as tab:
         with gr.Row():
@@ -280,4 +281,7 @@ def build_draw_tab(h: DrawHandlers) -> dict:
           inputs=[latent, digit_used, target, steps, psi], outputs=list(Animation(strip=strip, gif=gif)),
           **LIVE, **PRIVATE)
     gr.on([s.change for s in strengths], h.edit_json, inputs=strengths, outputs=edit, **LIVE, **PRIVATE)
+    # a latent from a link: drawn as all ten digits once it is set (its `input` event is the user's)
+    links.add("draw", tab, strengths=strengths, latent=latent, psi=psi,
+              after_open={"fn": h.restyle, "inputs": [latent, psi, edit], "outputs": style_row})
     return {"fn": h.sliders, "outputs": strengths}

@@ -15,6 +15,7 @@ from gan.latent.direction_search import FULL_SEARCH, markdown_table
 from gan.latent.directions import STRENGTH_UNIT, DirectionSet
 from gan.serving.service import DigitService
 
+from .links import LinkFields
 from .widgets import (
     LIVE,
     PRIVATE,
@@ -112,11 +113,11 @@ class ExploreHandlers:
         return [0.0] * DIRECTION_SLOTS
 
 
-def build_explore_tab(handlers: ExploreHandlers) -> dict:
+def build_explore_tab(handlers: ExploreHandlers, links: LinkFields) -> dict:
     """Returns the event (fn, inputs, outputs) that relabels the sliders for the served
     weights and draws the edited digit."""
     random_seed = handlers.random_seed
-    with gr.Tab("Explore", id="explore"):
+    with gr.Tab("Explore", id="explore") as tab:
         with gr.Row():
             with gr.Column(scale=1):
                 digit = digit_radio("Digit", 2, "explore-digit")
@@ -140,6 +141,7 @@ def build_explore_tab(handlers: ExploreHandlers) -> dict:
         edit.api_info = lambda: {"description": "strengths: a list (one per direction), an object "
                                                 "keyed by direction name, or JSON text of either"}
     inputs = [digit, seed, psi, *strengths]
+    links.add("explore", tab, strengths=strengths, digit=digit, seed=seed, psi=psi)
     gr.on([c.change for c in inputs], handlers.view, inputs=inputs, outputs=[image, row, edit],
           **LIVE, **PRIVATE)
     edit.submit(handlers.explore, inputs=[digit, seed, edit, psi], outputs=image, api_name="explore",

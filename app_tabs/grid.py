@@ -7,12 +7,13 @@ from gan.inputs import MAX_GRID
 from gan.serving.render import GRID_MODES
 
 from .handlers import Handlers
+from .links import LinkFields
 from .widgets import LIVE, digit_radio, picture, psi_slider, radio, seed_with_dice, slider
 
 
-def build_grid_tab(handlers: Handlers) -> dict:
+def build_grid_tab(handlers: Handlers, links: LinkFields) -> dict:
     """Returns the event (fn, inputs, outputs) that redraws the tab."""
-    with gr.Tab("Grid", id="grid"):
+    with gr.Tab("Grid", id="grid") as tab:
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Row():
@@ -28,6 +29,7 @@ def build_grid_tab(handlers: Handlers) -> dict:
             with gr.Column(scale=2):
                 image = picture("Grid", elem_id="grid-image")
     inputs = [rows, cols, seed, mode, digit, psi]
+    links.add("grid", tab, rows=rows, cols=cols, seed=seed, mode=mode, digit=digit, psi=psi)
     redraw = {"fn": handlers.grid, "inputs": inputs, "outputs": image}
     gr.on([c.change for c in inputs], api_name="grid",
           api_description=f"A rows x cols grid (each 1..{MAX_GRID}) as a PNG with provenance.",

@@ -7,13 +7,14 @@ from gan.inputs import MAX_STEPS
 from gan.model.sampling import INTERPOLATION_METHODS
 
 from .handlers import Handlers
+from .links import LinkFields
 from .widgets import LIVE, digit_radio, picture, psi_slider, radio, seed_with_dice, slider
 
 
-def build_interpolate_tab(handlers: Handlers) -> dict:
+def build_interpolate_tab(handlers: Handlers, links: LinkFields) -> dict:
     """Returns the event (fn, inputs, outputs) that redraws the tab."""
     roll = handlers.random_seed
-    with gr.Tab("Interpolate", id="interpolate"):
+    with gr.Tab("Interpolate", id="interpolate") as tab:
         with gr.Row():
             with gr.Column():
                 digit_a = digit_radio("Digit A", 3, "digit-a")
@@ -31,6 +32,8 @@ def build_interpolate_tab(handlers: Handlers) -> dict:
                        buttons=["download", "fullscreen"], elem_classes=["pixelated"],
                        elem_id="gif-image", height=200)
     inputs = [digit_a, seed_a, digit_b, seed_b, steps, method, psi]
+    links.add("interpolate", tab, digit_a=digit_a, seed_a=seed_a, digit_b=digit_b, seed_b=seed_b, steps=steps,
+              method=method, psi=psi)
     redraw = {"fn": handlers.interpolate, "inputs": inputs, "outputs": [strip, gif]}
     gr.on([c.change for c in inputs], api_name="interpolate",
           api_description="Frames from (digit_a, seed_a) to (digit_b, seed_b): a PNG strip "

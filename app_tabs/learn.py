@@ -10,6 +10,7 @@ from gan.model.weights import WeightsError
 from gan.serving.service import DigitService
 from gan.serving.timeline_view import EXPLANATION
 
+from .links import LinkFields
 from .widgets import LIVE, PRIVATE, checked_by_handler, picture, user_errors
 
 PLAY_INTERVAL_S = 0.6  # one frame per tick while playing
@@ -20,10 +21,10 @@ class LearnHandlers:
         self.service = service
         self.timeline = user_errors(service.timeline)
 
-    def overview(self):
+    def overview(self, step=None):
         """(the slider, the step box, the message, the player's row) for the served weights:
-        the slider over the timeline's frames, or, without a timeline, a message saying how
-        to get one (every other tab keeps working)."""
+        the slider over the timeline's frames at `step` (a link's) or the last, or, without a
+        timeline, a message saying how to get one (every other tab keeps working)."""
         try:
             steps = self.service.timeline_steps()
         except WeightsError as exc:  # TimelineError: no timeline, or one of other weights
@@ -32,8 +33,9 @@ class LearnHandlers:
                     gr.Markdown(f"**No training timeline for these weights.** {message}".replace("\n", " "),
                                 visible=True), gr.Row(visible=False))
         last = len(steps) - 1
-        return (gr.Slider(minimum=0, maximum=last, value=last, step=1, visible=True),
-                gr.Number(value=steps[-1], visible=True), gr.Markdown(visible=False), gr.Row(visible=True))
+        index = steps.index(step) if step in steps else last
+        return (gr.Slider(minimum=0, maximum=last, value=index, step=1, visible=True),
+                gr.Number(value=steps[index], visible=True), gr.Markdown(visible=False), gr.Row(visible=True))
 
     def step_of(self, index):
         """The slider's frame index -> its step (for the step box)."""
@@ -70,8 +72,8 @@ class LearnTab:
     redraw: dict  # the event that sets the tab up for the served weights
 
 
-def build_learn_tab(handlers: LearnHandlers) -> LearnTab:
-    with gr.Tab("Learn", id="learn"):
+def build_learn_tab(handlers: LearnHandlers, links: LinkFields) -> LearnTab:
+    with gr.Tab("Learn", id="learn") as tab:
         gr.Markdown("### Watch it learn\n" + EXPLANATION)
         missing = gr.Markdown(visible=False, elem_id="learn-missing")
         with gr.Row(visible=False) as player:
@@ -86,6 +88,7 @@ def build_learn_tab(handlers: LearnHandlers) -> LearnTab:
                            height=420)
             curves = gr.Image(label="The run's curves (dashed: this step)", type="filepath", interactive=False,
                               elem_id="learn-curves")
+    links.add("learn", tab, step=step)
     timer = gr.Timer(PLAY_INTERVAL_S, active=False)
     frame.change(handlers.step_of, inputs=frame, outputs=step, **PRIVATE, **LIVE)
     step.change(handlers.timeline, inputs=step, outputs=grid, api_name="timeline",
@@ -96,4 +99,4 @@ def build_learn_tab(handlers: LearnHandlers) -> LearnTab:
                 **LIVE).success(handlers.details, inputs=step, outputs=[caption, curves], **PRIVATE)
     play.click(handlers.toggle, inputs=[play, frame], outputs=[timer, play, frame], **PRIVATE)
     timer.tick(handlers.advance, inputs=frame, outputs=[frame, timer, play], **PRIVATE)
-    return LearnTab({"fn": handlers.overview, "outputs": [frame, step, missing, player]})
+    return LearnTab({"fn": handlers.overview, "inputs": step, "outputs": [frame, step, missing, player]})

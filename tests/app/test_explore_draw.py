@@ -175,9 +175,10 @@ def test_tab_wiring(demo):
     view = next(fn for fn in demo.fns.values() if fn.name == "view")
     assert {event for _, event in view.targets} == {"change"} and view.trigger_mode == "always_last"
     assert len(view.inputs) == 3 + DIRECTION_SLOTS  # digit, seed, psi and every slider: live
-    # the page opens on a drawn digit, not an empty picture
-    loads = [fn for fn in demo.fns.values() if any(event == "load" for _, event in fn.targets)]
-    assert any("explore-image" in [getattr(o, "elem_id", None) for o in fn.outputs] for fn in loads)
+    # the page opens on a drawn digit, not an empty picture (once a link's view, if any, is set)
+    loads = {key for key, fn in demo.fns.items() if any(event == "load" for _, event in fn.targets)}
+    on_load = [fn for fn in demo.fns.values() if fn.trigger_after in loads]
+    assert any("explore-image" in [getattr(o, "elem_id", None) for o in fn.outputs] for fn in on_load)
 
 
 def test_unmeasured_directions_are_labelled_as_such(app_weights, tmp_path):
