@@ -16,7 +16,9 @@ from gan.runs.presets import RUN_PRESETS
 
 from .train_handlers import TRAINING_OFF, TrainHandlers
 from .train_view import LOSS_COLUMNS, METRICS_HEADERS
-from .widgets import PRIVATE, checked_by_handler, radio
+from .widgets import LIVE, PRIVATE, checked_by_handler, radio
+
+LIVE_QUIET = {**LIVE, **PRIVATE, "show_progress": "hidden"}
 
 REFRESH_S = 2.5  # how often an open Train tab reads the run's files again
 CONTROL = {"concurrency_limit": 1, "concurrency_id": "train-control"}  # one start/stop/serve at a time
@@ -25,6 +27,16 @@ INTRO = """Train a new generator with `train.py` in a process of its own, watch 
 grid (a row per digit) sharpen, then **Serve these weights** to put it in front of visitors —
 **Revert** brings back what was served before. One run trains at a time."""
 
+
+
+@dataclass
+class TimelinePanel:
+    """The run's timeline: a slider over its frames so far, the frame's grid, caption and curves."""
+    frame: gr.Slider
+    grid: gr.Image
+    caption: gr.Markdown
+    curves: gr.Image
+    frames_shown: gr.State = field(default_factory=lambda: gr.State(0))  # frames the slider spans
 
 
 @dataclass
@@ -62,9 +74,19 @@ def build_panel() -> dict:
                              label="Losses", elem_id="train-losses")
     metrics = gr.Dataframe(headers=METRICS_HEADERS, label="Class accuracy and Fréchet distance "
                            "(checked every --metrics-every steps)", interactive=False, elem_id="train-metrics")
+    with gr.Accordion("Watch it learn: the run's timeline", open=False, elem_id="train-timeline"):
+        frame = gr.Slider(0, 1, value=0, step=1, label="Training frame", visible=False,
+                          elem_id="train-timeline-frame")
+        caption = gr.Markdown(elem_id="train-timeline-caption")
+        with gr.Row():
+            frame_grid = gr.Image(label="The grid at this step", type="numpy", format="png", interactive=False,
+                                  elem_classes=["pixelated"], elem_id="train-timeline-grid", height=300)
+            curves = gr.Image(label="The run's curves (dashed: this step)", type="numpy", format="png",
+                              interactive=False, elem_id="train-timeline-curves")
     log = gr.Textbox(label="Log (last lines)", lines=10, max_lines=10, interactive=False,
                      autoscroll=True, elem_id="train-log")
-    return {"summary": summary, "grid": grid, "losses": losses, "metrics": metrics, "log": log}
+    return {"summary": summary, "grid": grid, "losses": losses, "metrics": metrics, "log": log,
+            "timeline": TimelinePanel(frame, frame_grid, caption, curves)}
 
 
 def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) -> TrainTab:
@@ -106,12 +128,17 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
                                  (handlers.revert_served_weights, "train_revert"),
                                  (handlers.push_training_run, "train_push")):
             gr.api(method, api_name=api_name, api_description=method.__doc__, **CONTROL, **visibility)
+    timeline = panel.pop("timeline")
     redraw = {"fn": handlers.refresh, "inputs": [run, shown],
               "outputs": [run, *panel.values(), shown]}
     quiet = {**PRIVATE, "show_progress": "hidden"}
     preset.input(handlers.preset_fields, preset, [steps, batch], queue=False, **PRIVATE)
     run.input(**redraw, **quiet)
-    timer.tick(**redraw, trigger_mode="once", **quiet)
+    timer.tick(**redraw, trigger_mode="once", **quiet).then(
+        handlers.timeline_slider, [run, timeline.frames_shown], [timeline.frame, timeline.frames_shown], **quiet)
+    run.change(handlers.timeline_slider, [run, gr.State(None)], [timeline.frame, timeline.frames_shown], **quiet)
+    timeline.frame.change(handlers.timeline_frame, [run, timeline.frame],
+                          [timeline.grid, timeline.caption, timeline.curves], **LIVE_QUIET)
     start.click(handlers.start_click, [preset, steps, batch, seed], [message, run], **PRIVATE,
                 **CONTROL).success(**redraw, **quiet)
     stop.click(handlers.stop_click, run, [message, run], **PRIVATE, **CONTROL).then(**redraw, **quiet)

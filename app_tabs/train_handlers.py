@@ -1,7 +1,8 @@
 """The Train tab's handlers: gan.runs.manager.RunManager calls whose refusals become gr.Error messages.
 
-Two faces over the same manager: the `api_*` methods are the public endpoints (JSON in, JSON
-out, for gradio_client), the `*_click` and `refresh` methods feed the tab's components. Run
+Two faces over the same manager: the `*_training_run` methods (and `revert_served_weights`)
+are the endpoints (JSON in, JSON out, for gradio_client and MCP clients), the `*_click`,
+`refresh` and `timeline_*` methods feed the tab's components. Run
 names only ever come from the manager's own listing; a name sent back by a page or a client is
 checked by the manager (gan.inputs.as_run_name, then "is it a listed run folder") before any
 file is touched. With no manager, training from the page is off and every call is refused.
@@ -13,8 +14,18 @@ import gradio as gr
 from gan.model.weights import weights_fingerprint
 from gan.runs.manager import RunInfo, RunManager
 from gan.runs.presets import RUN_PRESETS
+from gan.serving.timeline_view import curves_png, frame_grid, step_caption
 
-from .train_view import api_payload, log_text, loss_frame, metrics_rows, read_picture, run_choices, summary_markdown
+from .train_view import (
+    api_payload,
+    log_text,
+    loss_frame,
+    metrics_rows,
+    png_pixels,
+    read_picture,
+    run_choices,
+    summary_markdown,
+)
 from .widgets import user_errors
 
 TRAINING_OFF = ("Training from the page is off on this server. Whoever runs it can turn it on with "
@@ -165,6 +176,33 @@ class TrainHandlers:
         return self._manager().revert()
 
     @user_errors
+    def _timeline(self, run: str | None):
+        """The timeline of the run the panel shows (a listed run, else the current one)."""
+        manager = self._manager()
+        status = manager.status(run if run in {r.name for r in manager.list_runs()} else None)
+        return manager.timeline(status.name) if status else None
+
+    @user_errors
+    def timeline_slider(self, run: str | None, frames_shown: int | None) -> tuple:
+        """(the timeline slider, the frame count now): over the run's frames so far, moved to
+        the newest when a frame was added (a visitor scrubbing back is left alone otherwise)."""
+        timeline = self._timeline(run)
+        if timeline is None:
+            return gr.Slider(visible=False), 0
+        if len(timeline) == frames_shown:
+            return gr.skip(), frames_shown
+        last = len(timeline) - 1
+        return gr.Slider(minimum=0, maximum=max(last, 1), value=last, step=1, visible=True), len(timeline)
+
+    @user_errors
+    def timeline_frame(self, run: str | None, index) -> tuple:
+        """(the grid at frame `index`, its caption, the curves with a marker there)."""
+        timeline = self._timeline(run)
+        if timeline is None:
+            return None, "No grid yet: the run draws its first at step 0.", None
+        index = min(max(int(index or 0), 0), len(timeline) - 1)
+        return frame_grid(timeline, index), step_caption(timeline, index), png_pixels(curves_png(timeline, index))
+
     def refresh(self, run: str | None, shown: dict | None) -> tuple:
         """The status panel: (run list, summary, grid, losses, metrics, log, shown). Pictures,
         plots and the run list are sent only when they changed since this page last got them

@@ -5,6 +5,7 @@ Pure functions of a gan.runs.status.RunStatus: no Gradio, no process handling.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -110,6 +111,12 @@ def read_picture(path: Path | None) -> np.ndarray | None:
             return np.asarray(im.convert("RGB" if im.mode not in ("L", "RGB") else im.mode))
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """A PNG made here (the timeline's curves) as pixels, for an image the page is sent."""
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def api_payload(status: RunStatus | None, runs: Sequence[RunStatus] = ()) -> dict:

@@ -29,7 +29,8 @@ from typing import Callable, Sequence
 
 from ..files import atomic_write_json
 from ..inputs import as_batch_size, as_choice, as_run_name, as_train_seed, as_train_steps
-from ..training.run_folder import CHECKPOINT_FILE, RUN_FILE
+from ..model.timeline import Timeline
+from ..training.run_folder import CHECKPOINT_FILE, RUN_FILE, build_timeline
 from .launcher import Launcher, ProcessLauncher
 from .presets import RUN_PRESETS
 from .publish import as_repo_id, push_run
@@ -131,6 +132,12 @@ class RunManager:
         running = [r for r in runs if r.state == "running"]
         chosen = (running or runs or [None])[0]
         return self._read(self.runs_root / chosen.name) if chosen else None
+
+    def timeline(self, name: object) -> Timeline | None:
+        """A listed run's training timeline so far, from its own grids, losses and metrics (as
+        the export writes it, without the exported generator's last frame); None before its
+        first grid."""
+        return build_timeline(self.run_dir(name))
 
     def running(self) -> RunStatus | None:
         return next((r for r in self.list_runs() if r.state == "running"), None)
