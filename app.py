@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     # One torch thread per request and one request per core, on purpose: two threads make a
     # lone grid faster on an idle machine, but when another process keeps a core busy, as on
     # a shared free Space, OpenMP threads spin waiting for the descheduled one and the tail
-    # latency jumps. `python -m benchmarks.inference` measures both (README: Performance).
+    # latency jumps. `python -m benchmarks.inference` measures both (docs/performance.md).
     threads = configure_cpu_threads(args.threads)
     try:
         holder = ModelHolder(args.weights)

@@ -67,7 +67,7 @@ class TrainConfig:
     device: str = "auto"             # auto = cuda, then mps, then cpu
     threads: int = 0                 # CPU intra-op threads; 0 = one per physical core
     # optimisation (DCGAN-style Adam)
-    lr_g: float = 1e-3               # 5x DCGAN's 2e-4: twice as fast to a given quality (README)
+    lr_g: float = 1e-3               # 5x DCGAN's 2e-4: twice as fast to a given quality (docs/training.md)
     lr_d: float = 1e-3
     beta1: float = 0.5
     beta2: float = 0.999
@@ -120,12 +120,12 @@ class TrainConfig:
 
 # Named recipes: TrainConfig values applied before the flags a user gives (which win).
 PRESETS: dict[str, dict[str, Any]] = {
-    # the TrainConfig defaults: the recipe of the shipped weights (README: what is trained,
+    # the TrainConfig defaults: the recipe of the shipped weights (docs/training.md: recipes,
     # time to quality)
     "standard": {},
     # the first weights' quality (Frechet 13.9, coverage 0.749) sooner: 4,000 steps at the
     # standard rates, without R1 (as measured: reached at step 3,500, 4.3 training minutes on
-    # 2 CPU cores; README: time to quality)
+    # 2 CPU cores; docs/training.md: time to quality)
     "quick": {"steps": 4000, "r1_gamma": 0.0},
     # the recipe of the first shipped weights, kept to measure new recipes against: DCGAN's
     # Adam rates, no R1, 6,000 steps

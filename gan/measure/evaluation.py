@@ -22,7 +22,7 @@ from .metrics import coverage, frechet_distance, nearest_neighbours, sample_qual
 
 MEMORISATION_PER_DIGIT = 5
 
-# What weights must score on this evaluation to ship in weights/ (README: quality of the
+# What weights must score on this evaluation to ship in weights/ (docs/quality.md: quality of the
 # shipped weights). Memorisation is judged against real test images: samples may not sit
 # closer to the training set than they do.
 SHIPPING_GOALS = {"frechet_ratio_to_floor": 3.5, "coverage": 0.85, "class_accuracy": 0.995,
