@@ -12,16 +12,15 @@ import os
 import shutil
 from pathlib import Path
 
+import huggingface_hub as hf
+import huggingface_hub.constants  # noqa: F401 (makes hf.constants, a lazily loaded submodule, an attribute)
 import pytest
 import torch
+import yaml
 
-hf = pytest.importorskip("huggingface_hub")
-
-yaml = pytest.importorskip("yaml")
-
-from gan import WeightsError, load_generator  # noqa: E402
-from gan.model import hub  # noqa: E402
-from gan.model.hub import HubRef, fetch_hub_weights, hub_model_card, parse_hub_ref, push_weights_to_hub  # noqa: E402
+from gan import WeightsError, load_generator
+from gan.model import hub
+from gan.model.hub import HubRef, fetch_hub_weights, hub_model_card, parse_hub_ref, push_weights_to_hub
 from tests.support.hub_standin import HubRepo, LoopbackHub, write_hub_cache  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "weights"
@@ -428,7 +427,8 @@ def test_the_train_tab_pushes_a_stopped_run(uploads, tmp_path):
         manager.push("tiny", "no-slash", token="t")
     url = manager.push("tiny", REPO_ID, token="hf_token_for_tests")
     assert url.startswith("https://") and uploads[0]["token"] == "hf_token_for_tests"
-    assert sorted(uploads[0]["files"]) == ["README.md", "config.json", "model.safetensors", "training.json"]
+    assert sorted(uploads[0]["files"]) == ["README.md", "config.json", "model.safetensors", "timeline.safetensors",
+                                           "training.json"]  # the run's timeline goes along
     assert not any((runs / ".served").iterdir())  # the temporary export is gone
 
 

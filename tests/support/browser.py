@@ -29,7 +29,7 @@ TIMEOUT_MS = 60_000
 if not shutil.which(CHROMIUM):
     pytest.skip(f"Chromium not found at {CHROMIUM} (set $CHROMIUM to its path)",
                 allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+from playwright import sync_api  # noqa: E402 (after the skip: without Chromium it is not needed)
 
 
 def free_port() -> int:
