@@ -9,6 +9,13 @@ measures in Debian's Chromium through Playwright:
   on the canvas, and Draw (preprocessing + classifier + encoder + the ten digits + the morph)
 - what the page downloads, plain and gzipped
 
+With --throttle 20 5 (Mbit/s; --latency-ms, default 40) also the first seconds on a slow
+connection, through Chromium's network emulation (Network.emulateNetworkConditions), served
+without compression: time to the first thing drawn (the pre-rendered digit), to DigitGAN.ready,
+and the bytes transferred before ready, both from the plain server (one wasm thread) and from a
+loopback server that sends the Space's COOP/COEP headers (cross-origin isolated: two threads).
+--compare-threads measures one digit, a 10x10 grid and Draw on that server too.
+
 and, from the same run, the Gradio app's /generate and /grid round trips over plain HTTP
 (benchmarks/app.py's server). Prints figures and writes benchmarks/results/browser.json;
 nothing is asserted.
@@ -16,12 +23,16 @@ nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import gzip
+import http.server
 import json
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +44,77 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 SEVEN = [(70, 60), (210, 60), (120, 235)]
+# the Space's front matter (gan.space.static_site.SPACE_FRONT_MATTER): a cross-origin isolated page
+ISOLATION_HEADERS = {"Cross-Origin-Embedder-Policy": "require-corp", "Cross-Origin-Opener-Policy": "same-origin",
+                     "Cross-Origin-Resource-Policy": "cross-origin"}
+
+
+class _IsolatedHandler(http.server.SimpleHTTPRequestHandler):
+    """http.server's files (no compression) with the COOP/COEP headers the Space sends."""
+
+    def end_headers(self) -> None:
+        for name, value in ISOLATION_HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving_isolated(folder: Path):
+    """The export on 127.0.0.1 (a free port) with the COOP/COEP headers: yields the URL."""
+    handler = functools.partial(_IsolatedHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+FIRST_SECONDS = """() => new Promise((resolve) => {
+  const ready = DigitGAN.readyAt, path = (e) => new URL(e.name).pathname;
+  const nav = performance.getEntriesByType('navigation')[0];
+  const done = performance.getEntriesByType('resource').filter((e) => e.responseEnd <= ready);
+  const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null;
+  const canvas = Number(document.getElementById('gen-image').dataset.paintedAt || Infinity);
+  const finish = (element) => resolve({ready, fcp, preview: element, first_drawn: Math.min(element ?? Infinity, canvas),
+    bytes: [nav, ...done].reduce((sum, e) => sum + e.transferSize, 0), files: done.map(path),
+    threads: DigitGAN.info.threads});
+  let seen = null;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.identifier === 'first-digit') seen = e.renderTime || e.loadTime;
+  }).observe({type: 'element', buffered: true});
+  setTimeout(() => finish(seen), 100);
+})"""
+
+
+def measure_first_seconds(browser, url: str, mbps: float, latency_ms: float, repeats: int) -> dict:
+    """Fresh contexts on a throttled network: navigation -> the first thing drawn (the
+    pre-rendered digit, else the engine's canvas), -> DigitGAN.ready, the bytes before ready."""
+    runs = []
+    for _ in range(repeats):
+        context = browser.new_context()
+        page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        rate = mbps * 1e6 / 8
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": latency_ms,
+                                                      "downloadThroughput": rate, "uploadThroughput": rate})
+        page.goto(url, wait_until="commit")
+        page.wait_for_function("document.body && (document.body.dataset.ready || document.body.dataset.failed)",
+                               timeout=180_000)
+        runs.append(page.evaluate(FIRST_SECONDS))
+        context.close()
+    pick = lambda key: [r[key] for r in runs if r[key] is not None]  # noqa: E731
+    return {"mbps": mbps, "latency_ms": latency_ms, "threads": runs[0]["threads"],
+            "first_drawn": stats(pick("first_drawn")), "ready": stats(pick("ready")),
+            "first_contentful_paint": stats(pick("fcp")) if pick("fcp") else None,
+            "bytes_before_ready": statistics.median(pick("bytes")), "files_before_ready": runs[0]["files"]}
 
 
 def flops_per_digit(config: dict) -> int:
@@ -208,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="also measure the page's Draw on this many MNIST test digits (needs the IDX files: "
                              "--data-dir or $DIGITGAN_DATA_DIR); 0 = skip")
     parser.add_argument("--data-dir", default=None, help="MNIST IDX folder for --draw-digits")
+    parser.add_argument("--throttle", type=float, nargs="*", default=[], metavar="MBPS",
+                        help="also measure the first seconds at these Mbit/s (e.g. 20 5), plain and isolated")
+    parser.add_argument("--latency-ms", type=float, default=40, help="latency with --throttle (default: 40)")
+    parser.add_argument("--load-repeats", type=int, default=3, help="throttled loads per speed and server (default: 3)")
+    parser.add_argument("--compare-threads", action="store_true",
+                        help="also measure digit, grid and Draw served with COOP/COEP (two wasm threads)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -217,10 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         print("exporting the static site ...", flush=True)
         site, encoder_note = export_site(args.weights, Path(tmp))
         all_files = [p for p in site.rglob("*") if p.is_file()]
-        with serving(site) as url, sync_playwright() as pw:
+        with serving(site) as url, serving_isolated(site) as isolated, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             print(f"measuring {url} in headless Chromium {browser.version} ...", flush=True)
+            first = [measure_first_seconds(browser, where, mbps, args.latency_ms, args.load_repeats)
+                     for mbps in args.throttle for where in (url, isolated)]
             page = measure_page(browser, url, args.repeats)
+            threaded = measure_page(browser, isolated, args.repeats) if args.compare_threads else None
             quality = (draw_quality(browser, url, args.weights, args.data_dir, args.draw_digits)
                        if args.draw_digits else None)
             browser.close()
@@ -238,7 +329,11 @@ def main(argv: list[str] | None = None) -> int:
                "threads": page["info"]["threads"], "draw_encoder": encoder_note, "mflop_per_digit": flops / 1e6,
                "ready": stats(page["ready"]), "one_digit": stats(page["one"]), "grid_10x10": stats(page["grid"]),
                "grid_gflops": 100 * flops / (grid_ms / 1000) / 1e9, "slider_to_pixels": stats(page["slider"]),
-               "draw": stats(page["draw"]), "draw_quality": quality, "sizes": sizes, "app": app}
+               "draw": stats(page["draw"]), "draw_quality": quality, "sizes": sizes, "app": app,
+               "first_seconds": first,
+               "isolated": {"threads": threaded["info"]["threads"], "one_digit": stats(threaded["one"]),
+                            "grid_10x10": stats(threaded["grid"]), "draw": stats(threaded["draw"]),
+                            "slider_to_pixels": stats(threaded["slider"])} if threaded else None}
     s = results
     print(f"\nstatic site, headless Chromium, {s['threads']} wasm thread(s), onnxruntime-web {s['onnxruntime_web']}; "
           f"medians (p95) over {args.repeats}+ runs:")
@@ -253,6 +348,20 @@ def main(argv: list[str] | None = None) -> int:
     print(row("Draw (find my style -> morph)", s["draw"], f"target <= 300 ({encoder_note})"))
     print(f"  downloads: page load {sizes['page_load_mb']:.1f} MB ({sizes['page_load_gzip_mb']:.1f} MB gzipped); "
           f"whole site {sizes['site_mb']:.1f} MB ({sizes['site_gzip_mb']:.1f} MB gzipped)   target <= 25 MB")
+    if first:
+        print(f"first seconds, throttled ({args.latency_ms:.0f} ms latency), served without compression; "
+              f"medians (p95) of {args.load_repeats} fresh loads:")
+        for f in first:
+            drawn, ready = f["first_drawn"], f["ready"]
+            print(f"  {f['mbps']:g} Mbit/s, {f['threads']} thread(s): first drawn {drawn['median_ms']:.0f} ms "
+                  f"({drawn['p95_ms']:.0f}), ready {ready['median_ms']:.0f} ms ({ready['p95_ms']:.0f}), "
+                  f"{f['bytes_before_ready'] / 1e6:.2f} MB before ready   target (20 Mbit/s) <= 1000 / <= 3500")
+    if s["isolated"]:
+        iso = s["isolated"]
+        print(f"served with COOP/COEP: {iso['threads']} wasm thread(s) (vs {s['threads']} above):")
+        print(row("one digit", iso["one_digit"], ""))
+        print(row("10x10 grid", iso["grid_10x10"], ""))
+        print(row("Draw (find my style -> morph)", iso["draw"], ""))
     if quality:
         print(f"  Draw on MNIST test digits 0-{quality['digits'] - 1}: mean RMS pixel distance "
               f"{quality['mean_pixel_rms']:.4f}, restyled digits read as asked {quality['restyle_accuracy']:.2%}, "

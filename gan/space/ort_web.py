@@ -27,6 +27,10 @@ FILES = {
     "ort-wasm-simd-threaded.mjs": "e13f7f94fc51b4ca72b12faeb1ee95f4ace6dfbc8939bc718aabdc0a27c4299b",
     "ort-wasm-simd-threaded.wasm": "3398c10d07d229bd91b364548e130e0e51a8e5704b88c7c083ebbeb78842dee2",
 }
+# The page loads ort.wasm.min.mjs, which imports the glue ort-wasm-simd-threaded.mjs from
+# env.wasm.wasmPaths; the glue would fetch this WebAssembly, but the page fetches its gzip itself
+# (the export ships WASM + ".gz") and hands the inflated bytes over as env.wasm.wasmBinary.
+WASM = "ort-wasm-simd-threaded.wasm"
 NPM_TIMEOUT_S = 300
 
 

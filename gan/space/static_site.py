@@ -8,11 +8,17 @@ may name (site.json's "views", gan.serving.views.view_spec), the onnxruntime-web
 and a README.md whose front matter makes the folder a static Hugging Face Space. Everything is same-origin
 and nothing is built on the Space: `python -m http.server -d OUT` serves it as is.
 
+The WebAssembly runtime and the models are written gzip-compressed (`*.gz`, listed in site.json's
+"compressed"; its "sha256" is of the inflated bytes): the page inflates them itself, so a host
+that does not compress saves the transfer all the same. preview.png is the page's default digit
+drawn by the Python generator, shown before anything else is loaded.
+
 The folder is assembled beside OUT and swapped in at the end, so a failed export leaves the
 previous one untouched; OUT must be empty, absent, or an earlier export.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import importlib
 import json
@@ -42,7 +48,7 @@ from ..model.weights import (
 )
 from ..serving.model_card import _compact
 from ..serving.timeline_view import EXPLANATION, step_caption
-from ..serving.views import view_spec
+from ..serving.views import VIEWS, view_spec
 from . import ort_web
 from .onnx_export import (
     CLASSIFIER_NAME,
@@ -62,7 +68,12 @@ ENCODER_WEIGHTS = "encoder.safetensors"  # the trained encoder beside the weight
 ENCODER_MODULE = "gan.latent.encoder"
 TIMELINE_DATA = "timeline.json"   # the timeline's steps, seeds, curves, captions and explanation
 TIMELINE_FRAMES = "timeline.bin"  # its frames: uint8 [T, K, S, H, W], frame-major, digit-major then seed
-SITE_FORMAT = 3                   # 2: site.json carries the page's constants; 3: its views and timeline
+SITE_FORMAT = 4                   # 2: site.json carries the page's constants; 3: its views and timeline;
+                                  # 4: gzip-compressed models and runtime ("compressed"), the preview
+PREVIEW_FILE = "preview.png"      # the default view's digit, drawn by Python, shown before the engine is up
+PREVIEW_TAB = "generate"          # the tab the page opens on, whose default digit the preview is
+RUNTIME_WASM = f"ort/{ort_web.WASM}"   # the WebAssembly the page hands to onnxruntime-web itself
+GZIP_LEVEL = 9
 # The Python constants the page works by, written into site.json's "constants" at export time:
 # section -> (module, names); each is stored under its name in lower case
 # (gan.inputs.MAX_SEED -> constants["inputs"]["max_seed"]). The page has no copies of them.
@@ -276,21 +287,63 @@ def _assemble(stage: Path, weights: Path, site: StaticSite, log: Callable[[str],
         shutil.copyfile(source, stage / "ort" / name)
     (stage / "ort" / "NOTICE.txt").write_text(
         f"{', '.join(ort_web.FILES)}: from the npm package {ort_web.PACKAGE}@{ort_web.VERSION}, "
-        f"unchanged.\n{ort_web.PACKAGE} is Copyright (c) Microsoft Corporation, {ort_web.LICENSE} License.\n")
+        f"unchanged ({ort_web.WASM} gzip-compressed as {ort_web.WASM}.gz).\n"
+        f"{ort_web.PACKAGE} is Copyright (c) Microsoft Corporation, {ort_web.LICENSE} License.\n")
     (stage / DIRECTIONS_FILE).write_text(json.dumps(directions, indent=1) + "\n")
+    preview = write_preview(stage / PREVIEW_FILE, generator)
     (stage / MODEL_CARD_FILE).write_text(
         json.dumps(model_card_data(weights, generator, fingerprint), indent=1) + "\n")
     timeline = _write_timeline(stage, weights, generator, site)
     checked = [*models.values(), *((timeline["data"], timeline["frames"]) if timeline["available"] else ())]
+    sha256 = {path: _sha256(stage / path) for path in [*checked, RUNTIME_WASM]}
+    compressed = {path: _gzip_in_place(stage, path) for path in [*models.values(), RUNTIME_WASM]}
     manifest = {"format_version": SITE_FORMAT, "weights_sha256": fingerprint,
                 "config": generator.config.to_dict(), "models": models,
-                "sha256": {path: _sha256(stage / path) for path in checked},
+                "sha256": sha256, "compressed": compressed,
+                "runtime": {"wasm": RUNTIME_WASM}, "preview": preview,
                 "directions": DIRECTIONS_FILE, "model_card": MODEL_CARD_FILE, "timeline": timeline,
                 "views": view_spec([d["name"] for d in directions["directions"]]),
                 "onnxruntime_web": {"version": ort_web.VERSION, "folder": "ort/"},
                 "constants": site_constants(), "checks": site.checks}
     (stage / SITE_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     (stage / "README.md").write_text(space_readme(fingerprint, models))
+
+
+def preview_view() -> dict:
+    """The view the page opens on with no link: the Generate tab's defaults (gan.serving.views)."""
+    return {name: spec.default for name, spec in VIEWS[PREVIEW_TAB].items()}
+
+
+def write_preview(path: Path, generator: Generator) -> dict:
+    """The default view's digit as a greyscale PNG, drawn by the Python generator (the pixels
+    the page draws on its canvas once the engine is up); the manifest's "preview" entry."""
+    from PIL import Image
+
+    view = preview_view()
+    pixels = generator.generate([view["digit"]], [view["seed"]], truncation_psi=view["psi"])[0]
+    Image.fromarray(pixels.numpy(), mode="L").save(path, optimize=True)
+    return {"file": path.name, "tab": PREVIEW_TAB, "view": view}
+
+
+def _gzip_in_place(stage: Path, path: str) -> dict:
+    """Replace stage/path by path.gz (gzip, no name or time in the header: the same bytes on
+    every export); the manifest's entry for it. The page inflates it with DecompressionStream
+    and checks the inflated bytes against site.json's sha256 of `path`."""
+    source = stage / path
+    data = source.read_bytes()
+    packed = gzip.compress(data, GZIP_LEVEL, mtime=0)
+    target = source.with_name(source.name + ".gz")
+    target.write_bytes(packed)
+    source.unlink()
+    return {"file": f"{path}.gz", "bytes": len(packed), "inflated_bytes": len(data)}
+
+
+def read_site_file(site: str | Path, path: str) -> bytes:
+    """The bytes of `path` in an export as the page gets them: inflated from its .gz where
+    site.json lists it as compressed."""
+    site = Path(site)
+    entry = json.loads((site / SITE_MANIFEST).read_text()).get("compressed", {}).get(path)
+    return gzip.decompress((site / entry["file"]).read_bytes()) if entry else (site / path).read_bytes()
 
 
 def space_readme(fingerprint: str, models: dict[str, str]) -> str:
@@ -343,4 +396,4 @@ def build_static_site(out: str | Path, weights: str | Path = "weights", *,
 
 
 __all__ = ["StaticSite", "build_static_site", "ExportError", "WeightsError", "find_directions_for",
-           "site_constants"]
+           "preview_view", "read_site_file", "site_constants"]

@@ -21,7 +21,14 @@ import torch
 from PIL import Image
 
 import gan.latent.encoder as encoder_module
-from gan.space.static_site import PAGE_CONSTANTS, RUNTIME_CONSTANTS, SITE_FORMAT, site_constants
+from gan.space.static_site import (
+    PAGE_CONSTANTS,
+    RUNTIME_CONSTANTS,
+    SITE_FORMAT,
+    preview_view,
+    read_site_file,
+    site_constants,
+)
 from tests.support.static_site import (
     HOSTILE_HASHES,
     REPO_ROOT,
@@ -51,10 +58,11 @@ def generator():
     return load_generator(SHIPPED_WEIGHTS)
 
 
-def _session(path: Path):
+def _session(site: Path, path: str):
+    """An onnxruntime session of an exported model, inflated from its .gz as the page does."""
     import onnxruntime
 
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(read_site_file(site, path), providers=["CPUExecutionProvider"])
 
 
 def within_one_level(got: np.ndarray, expected: np.ndarray) -> float:
@@ -67,9 +75,9 @@ def within_one_level(got: np.ndarray, expected: np.ndarray) -> float:
 def test_export_writes_a_static_space(site):
     for name in ("index.html", "app.js", "engine.js", "latents.js", "drawing.js", "png.js",
                  "pictures.js", "style.css", "site.json", "directions.json", "model_card.json",
-                 "models/generator.onnx", "models/classifier.onnx", "models/encoder.onnx",
+                 "models/generator.onnx.gz", "models/classifier.onnx.gz", "models/encoder.onnx.gz",
                  "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs",
-                 "ort/ort-wasm-simd-threaded.wasm"):
+                 "ort/ort-wasm-simd-threaded.wasm.gz", "preview.png"):
         assert (site / name).is_file(), name
     front = (site / "README.md").read_text().split("---")[1]
     assert re.search(r"^sdk: static$", front, re.M) and re.search(r"^app_file: index.html$", front, re.M)
@@ -81,7 +89,7 @@ def test_export_writes_a_static_space(site):
     import hashlib
 
     for path, sha in manifest["sha256"].items():
-        assert hashlib.sha256((site / path).read_bytes()).hexdigest() == sha
+        assert hashlib.sha256(read_site_file(site, path)).hexdigest() == sha
     card = json.loads((site / "model_card.json").read_text())
     metrics = json.loads((SHIPPED_WEIGHTS / "metrics.json").read_text())
     assert card["metrics"]["class_accuracy"] == metrics["class_accuracy"]
@@ -89,6 +97,47 @@ def test_export_writes_a_static_space(site):
     assert directions == json.loads((SHIPPED_WEIGHTS / "directions.json").read_text())
     total = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
     assert total <= 25e6, f"the site is {total / 1e6:.1f} MB"
+
+
+def test_export_ships_the_runtime_and_the_models_gzipped(site):
+    """The wasm and the models as .gz only (a host without compression sends less), listed in
+    site.json's "compressed" with their sizes; site.json's sha256 is of the inflated bytes, the
+    ones the page checks after inflating."""
+    import gzip
+    import hashlib
+
+    from gan.space import ort_web
+
+    manifest = json.loads((site / "site.json").read_text())
+    runtime = manifest["runtime"]["wasm"]
+    assert runtime == f"ort/{ort_web.WASM}" and ort_web.WASM in ort_web.FILES
+    packed = manifest["compressed"]
+    assert set(packed) == {*manifest["models"].values(), runtime}
+    for path, entry in packed.items():
+        assert entry["file"] == f"{path}.gz" and not (site / path).exists(), path
+        data = (site / entry["file"]).read_bytes()
+        assert data[:2] == b"\x1f\x8b" and entry["bytes"] == len(data)
+        inflated = gzip.decompress(data)
+        assert entry["inflated_bytes"] == len(inflated) < len(data) * 10
+        assert hashlib.sha256(inflated).hexdigest() == manifest["sha256"][path]
+    assert hashlib.sha256(read_site_file(site, runtime)).hexdigest() == ort_web.FILES[ort_web.WASM]
+    assert packed[runtime]["bytes"] < packed[runtime]["inflated_bytes"] / 3
+
+
+def test_export_prerenders_the_default_digit(site, generator):
+    """preview.png, which index.html shows before anything else loads: the Generate tab's default
+    view (gan.serving.views) drawn by the Python generator, pixel for pixel."""
+    from gan.serving.views import VIEWS
+
+    manifest = json.loads((site / "site.json").read_text())
+    view = {name: spec.default for name, spec in VIEWS["generate"].items()}
+    assert preview_view() == view and manifest["preview"] == {"file": "preview.png", "tab": "generate", "view": view}
+    with Image.open(site / "preview.png") as im:
+        assert im.mode == "L" and im.size == (28, 28)
+        pixels = np.asarray(im)
+    expected = generator.generate([view["digit"]], [view["seed"]], truncation_psi=view["psi"])[0].numpy()
+    np.testing.assert_array_equal(pixels, expected)
+    assert 'src="preview.png"' in (site / "index.html").read_text()
 
 
 # ----------------------------------------------------------------------------- the timeline
@@ -387,7 +436,7 @@ def test_generator_onnx_matches_pytorch(site, generator):
     from gan.latent.directions import generate_edited, read_directions
     from gan.model.sampling import interpolation_path
 
-    session = _session(site / "models" / "generator.onnx")
+    session = _session(site, "models/generator.onnx")
     eye = np.eye(10, dtype=np.float32)
     digits = [d for d in range(10) for _ in range(100)]
     seeds = [s for _ in range(10) for s in range(100)]
@@ -417,11 +466,11 @@ def test_classifier_and_encoder_onnx_match_pytorch(site):
     from gan.space.onnx_export import check_images
 
     images = check_images(16)
-    logits = _session(site / "models" / "classifier.onnx").run(None, {"images": images.numpy()})[0]
+    logits = _session(site, "models/classifier.onnx").run(None, {"images": images.numpy()})[0]
     with torch.no_grad():
         np.testing.assert_allclose(logits, load_classifier()(images).numpy(), atol=1e-4, rtol=1e-4)
         classes = torch.eye(10)[[i % 10 for i in range(16)]]
-        z = _session(site / "models" / "encoder.onnx").run(
+        z = _session(site, "models/encoder.onnx").run(
             None, {"images": images.numpy(), "class_weights": classes.numpy()})[0]
         np.testing.assert_allclose(z, StandInEncoder()(images, classes).numpy(), atol=1e-4, rtol=1e-4)
 
@@ -571,7 +620,7 @@ def test_a_cached_runtime_file_that_was_changed_is_not_used(tmp_path, monkeypatc
     folder = ort_web.cache_folder()
     folder.mkdir(parents=True)
     for name in ort_web.FILES:
-        shutil.copyfile(site / "ort" / name, folder / name)
+        (folder / name).write_bytes(read_site_file(site, f"ort/{name}"))
     assert ort_web._cached_ok(folder)
     with open(folder / "ort.wasm.min.mjs", "ab") as f:
         f.write(b"//")

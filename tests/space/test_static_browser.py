@@ -9,6 +9,7 @@ screen, and a link with bad values opens with parse_view's message.
 """
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import shutil
@@ -23,6 +24,7 @@ from playwright import sync_api
 
 from gan import inputs
 from gan.serving.render import GRID_MODES
+from gan.space.static_site import preview_view, read_site_file
 from tests.support.static_site import (
     HOSTILE_HASHES,
     SHIPPED_WEIGHTS,
@@ -311,7 +313,7 @@ def test_draw_finds_the_style_python_finds(visit, generator, name, tmp_path_fact
     with torch.no_grad():
         read = int(load_classifier()(images).argmax())
     assert result["digit"] == read == result["reading"][0]["digit"]
-    session = onnxruntime.InferenceSession(str(site / "models" / "encoder.onnx"))
+    session = onnxruntime.InferenceSession(read_site_file(site, "models/encoder.onnx"))
     z = session.run(None, {"images": images.numpy(), "class_weights": np.eye(10, dtype=np.float32)[[read]]})[0][0]
     from gan.latent.encoder_search import refine_by_sampling
 
@@ -417,23 +419,35 @@ def test_bad_inputs_get_their_messages(visit):
     assert errors[7].startswith("the drawing is empty")
 
 
-@pytest.mark.parametrize("case, body, message", [
-    ("missing", None, "is missing from this site (HTTP 404)"),
-    ("corrupt", b"\x08\x07not an onnx model" * 100, "is corrupt"),
-])
-def test_a_missing_or_corrupt_model_file_is_named(visit, case, body, message):
+GENERATOR_GZ, RUNTIME_GZ = "models/generator.onnx.gz", "ort/ort-wasm-simd-threaded.wasm.gz"
+
+
+@pytest.mark.parametrize("path, body, message", [
+    (GENERATOR_GZ, None, "is missing from this site (HTTP 404)"),
+    (GENERATOR_GZ, b"\x08\x07not an onnx model" * 100, "is corrupt"),        # no gzip at all
+    (GENERATOR_GZ, "truncated", "is corrupt"),                               # a download cut short
+    (GENERATOR_GZ, gzip.compress(b"\x08\x07not an onnx model" * 100), "is corrupt: its sha256 does not match"),
+    (RUNTIME_GZ, "truncated", "is corrupt"),
+    (RUNTIME_GZ, None, "is missing from this site (HTTP 404)"),
+], ids=["missing", "not-gzip", "truncated", "other-bytes", "runtime-truncated", "runtime-missing"])
+def test_a_missing_or_corrupt_model_file_is_named(visit, path, body, message):
     v = visit()
 
     def answer(route):
         if body is None:
             route.fulfill(status=404, body="not found")
+        elif body == "truncated":
+            real = route.fetch().body()
+            route.fulfill(status=200, body=real[: len(real) // 2], content_type="application/gzip")
         else:
-            route.fulfill(status=200, body=body, content_type="application/octet-stream")
+            route.fulfill(status=200, body=body, content_type="application/gzip")
 
-    v.page.route("**/models/generator.onnx", answer)
+    v.page.route(f"**/{path}", answer)
     page = v.open(ready=False)
     status = page.inner_text("#status")
-    assert "the generator (models/generator.onnx)" in status and message in status
+    what = "the generator" if path == GENERATOR_GZ else "the runtime"
+    assert f"{what} ({path})" in status and message in status, status
+    assert not page.locator("#loading").is_visible()
 
 
 def test_a_browser_without_webassembly_is_told_so(visit):
@@ -456,6 +470,90 @@ def test_a_missing_encoder_is_explained_on_the_draw_tab(visit):
     assert "needs the image-to-latent encoder" in page.inner_text("#draw-message")
     draw_on_canvas(page, DRAWN["seven"])
     _message(page, "draw-message", "needs the image-to-latent encoder")
+
+
+# ----------------------------------------------------------------------------- the first seconds
+
+def _fetched_before_ready(page) -> list[str]:
+    return page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter((e) => e.startTime <= DigitGAN.readyAt).map((e) => new URL(e.name).pathname)""")
+
+
+def test_the_prerendered_digit_is_on_screen_before_the_engine(visit, generator):
+    """preview.png (the default view, drawn by Python) shows while the runtime is still on its
+    way, with the loading bar; the engine's canvas then takes its place with the same digit."""
+    v = visit()
+    held = []
+    v.page.route(f"**/{RUNTIME_GZ}", lambda route: held.append(route))
+    v.page.goto(v.url, wait_until="domcontentloaded")
+    page = v.page
+    page.wait_for_function("() => { const i = document.getElementById('gen-preview');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function("() => document.getElementById('load-files').textContent.includes('the generator')")
+    assert page.locator("#gen-preview").is_visible() and not page.locator("#gen-image").is_visible()
+    assert page.locator("#load-progress").is_visible() and page.evaluate("document.body.dataset.ready") is None
+    shoot(page, "before_ready")
+    view = preview_view()
+    expected = generator.generate([view["digit"]], [view["seed"]], truncation_psi=view["psi"])[0].numpy()
+    shown = page.evaluate("""() => { const i = document.getElementById('gen-preview');
+        const c = document.createElement('canvas');
+        c.width = c.height = 28; const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+        return Array.from(g.getImageData(0, 0, 28, 28).data.filter((_, k) => k % 4 === 0)); }""")
+    np.testing.assert_array_equal(np.array(shown, dtype=np.uint8).reshape(28, 28), expected)
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_function("document.body.dataset.ready || document.body.dataset.failed")
+    assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#status")
+    assert page.locator("#gen-image").is_visible() and not page.locator("#gen-preview").is_visible()
+    assert not page.locator("#loading").is_visible()
+    assert within_one_level(canvas_pixels(page, "gen-image"), expected) == 1.0
+
+
+def test_only_the_first_digits_files_load_before_ready_and_draw_waits_for_its_models(visit):
+    """Before DigitGAN.ready: the runtime and the generator, gzipped, and nothing of Draw's; after
+    it the classifier and the encoder load when idle. Draw shows what will appear until a digit
+    is drawn, then works."""
+    v = visit()
+    page = v.open()
+    before = _fetched_before_ready(page)
+    assert "/" + RUNTIME_GZ in before and "/" + GENERATOR_GZ in before, before
+    assert not [p for p in before if "classifier" in p or "encoder" in p or p.endswith((".onnx", ".wasm"))], before
+    info = page.evaluate("DigitGAN.info")
+    assert info["threads"] == 1   # a plain server: no cross-origin isolation, one thread
+    page.click("button[data-tab=draw]")
+    assert page.locator("#draw-placeholder").is_visible()
+    assert "as the model sees it" in page.inner_text("#draw-placeholder")
+    for hidden in ("#draw-seen", "#draw-found", "#draw-loop"):
+        assert not page.locator(hidden).is_visible(), hidden
+    page.wait_for_function("""() => performance.getEntriesByType('resource').filter((e) =>
+        /models[/](classifier|encoder)[.]onnx[.]gz$/.test(e.name)).length === 2""")
+    draw_on_canvas(page, DRAWN["seven"])
+    wait_paints(page, "draw-strip", 0)
+    assert not page.locator("#draw-placeholder").is_visible()
+    for shown in ("#draw-seen", "#draw-found", "#draw-loop"):
+        assert page.locator(shown).is_visible(), shown
+    assert page.inner_text("#draw-reading").startswith("The classifier reads")
+
+
+def test_a_throttled_load_shows_the_digit_and_the_progress_at_once(visit):
+    """At 20 Mbit/s, 40 ms (Chromium's network emulation): the pre-rendered digit is there and
+    the loading bar counts the files' bytes well before ready. Behaviour only: the timings are
+    benchmarks.browser's."""
+    v = visit()
+    cdp = v.context.new_cdp_session(v.page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 40,
+                                                  "downloadThroughput": 2.5e6, "uploadThroughput": 2.5e6})
+    page = v.page
+    page.goto(v.url, wait_until="domcontentloaded")
+    page.wait_for_function(
+        "() => /the runtime [0-9.]+ of [0-9.]+ MB/.test(document.getElementById('load-files').textContent)")
+    assert page.evaluate("document.body.dataset.ready") is None
+    assert page.locator("#gen-preview").is_visible() and page.locator("#load-progress").is_visible()
+    page.wait_for_function("document.body.dataset.ready || document.body.dataset.failed")
+    assert page.evaluate("document.body.dataset.ready") == "1", page.inner_text("#status")
+    assert page.locator("#gen-image").is_visible()
 
 
 # ----------------------------------------------------------------------------- downloads

@@ -531,6 +531,7 @@ function drawTab() {
       const frames = await engine.morph(found.latent, found.digit, target, steps, { psi });
       showStrip("draw-strip", frames);
       loop.play(frames, steps);
+      $("tab-draw").classList.remove("waiting");
       $("draw-latent").value = latentText;
       record("draw", { latent: latentText, psi }, strengths);
       say(message, found.linked ? `This handwriting came from a link: here it is as every digit, and morphing from ${found.digit}.` : "",
@@ -545,6 +546,7 @@ function drawTab() {
       paint($("draw-seen"), result.pixels);
       const ten = await engine.restyle(result.latent, { psi: limits.inputs.default_truncation });
       paint($("draw-found"), ten.subarray(result.digit * side * side, (result.digit + 1) * side * side));
+      $("tab-draw").classList.add("searched");
       $("draw-reading").textContent = result.reading
         ? "The classifier reads: " + result.reading.map((r) => `${r.digit} (${(r.probability * 100).toFixed(0)}%)`).join(", ")
         : "";
@@ -569,6 +571,8 @@ function drawTab() {
     sliders.set(strengths);
     found = null;
     for (const id of ["draw-seen", "draw-found", "draw-row", "draw-strip", "draw-loop"]) blank($(id));
+    $("tab-draw").classList.add("waiting");      // the placeholder says what will be there
+    $("tab-draw").classList.remove("searched");
     loop.stop();
     $("draw-reading").textContent = "";
     $("draw-latent").value = "";
@@ -725,6 +729,41 @@ function setupTabs() {
 
 // ----------------------------------------------------------------------------- start
 
+const MB = (bytes) => (bytes / 1e6).toFixed(1);
+
+/** The loading bar: every file the engine is fetching, with its bytes as they arrive. */
+function showProgress(downloads) {
+  const files = Object.values(downloads);
+  const loaded = files.reduce((sum, f) => sum + f.loaded, 0);
+  const total = files.reduce((sum, f) => sum + (f.total ?? f.loaded), 0);
+  const bar = $("load-progress");
+  if (total > 0) { bar.max = total; bar.value = loaded; }
+  $("load-files").textContent = files.map((f) => (f.done ? `${f.what} ${MB(f.loaded)} MB ✓`
+    : `${f.what} ${MB(f.loaded)}${f.total ? ` of ${MB(f.total)}` : ""} MB`)).join(" · ");
+}
+
+function doneLoading() { $("loading").hidden = true; }
+
+/** The pre-rendered digit (preview.png, the default view drawn by Python) stays until the
+ * engine draws; a link to another Generate view takes it away, as it is not that view. */
+function keepPreview(site) {
+  const preview = $("gen-preview");
+  if (!preview) return;
+  let parsed = null;
+  const hash = location.hash.replace(/^#/, "");
+  try { parsed = hash && hash !== ABOUT ? views.parse(hashEntries(hash)) : null; } catch { parsed = null; }
+  const wanted = site.preview?.view;
+  const same = wanted && (!parsed || parsed.tab !== site.preview.tab
+                          || Object.entries(wanted).every(([k, v]) => parsed.values[k] === v));
+  if (!same) preview.remove();
+}
+
+/** Once the first view is up and the browser is idle: Draw's models, so the tab is quick. */
+function warmWhenIdle() {
+  const idle = globalThis.requestIdleCallback ?? ((fn) => setTimeout(fn, 500));
+  idle(() => engine.warmDraw(), { timeout: 5000 });
+}
+
 async function start() {
   const base = new URL("./", import.meta.url);
   const site = await Engine.readSite(base);
@@ -733,7 +772,8 @@ async function start() {
   side = site.config.img_size;
   pictures = new Pictures(site.constants, side);
   applyLimits(site.constants);
-  engine = await Engine.load(base, site);
+  keepPreview(site);
+  engine = await Engine.load(base, site, { progress: showProgress });
   api.info = { weights_sha256: engine.fingerprint, config: engine.config,
                directions: engine.directions.map((d) => ({ name: d.name, label: d.label })),
                models: Object.keys(engine.site.models), onnxruntime_web: engine.site.onnxruntime_web.version,
@@ -759,6 +799,8 @@ async function start() {
   showStatus(`Ready: weights ${engine.fingerprint}, running in this browser.`, "ok");
   api.readyAt = performance.now();   // ms since navigation: the view the address names is on screen
   document.body.dataset.ready = "1";
+  doneLoading();
+  warmWhenIdle();
   return api;
 }
 
@@ -801,4 +843,5 @@ api.ready = start();
 api.ready.catch((error) => {
   showStatus(explain(error), "error");
   document.body.dataset.failed = "1";
+  doneLoading();
 });

@@ -81,8 +81,14 @@ export class Limits {
   isAuto(digit) { return digit === this.inputs.auto_digit || digit === undefined || digit === null; }
 }
 
-async function fetchBytes(url, what) {
-  const where = url instanceof URL ? url.pathname.split("/").slice(-2).join("/").replace(/^\//, "") : url;
+function shortName(url) {
+  return url instanceof URL ? url.pathname.split("/").slice(-2).join("/").replace(/^\//, "") : url;
+}
+
+/** The bytes of `url`, read as a stream: `progress(loaded, total)` after each piece (total:
+ * the response's length, else `expected`, else null). */
+async function fetchBytes(url, what, { progress = null, expected = null } = {}) {
+  const where = shortName(url);
   let response;
   try {
     response = await fetch(url);
@@ -92,7 +98,44 @@ async function fetchBytes(url, what) {
   if (!response.ok) {
     throw new SiteError(`${what} (${where}) is missing from this site (HTTP ${response.status})`);
   }
-  return new Uint8Array(await response.arrayBuffer());
+  if (!progress || !response.body?.getReader) return new Uint8Array(await response.arrayBuffer());
+  // a host that sends the .gz with Content-Encoding: gzip gives inflated bytes of another length
+  const length = response.headers.get("content-encoding") ? null : Number(response.headers.get("content-length")) || null;
+  const total = length ?? expected;
+  const reader = response.body.getReader(), pieces = [];
+  let loaded = 0;
+  progress(0, total);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      pieces.push(value);
+      loaded += value.length;
+      progress(loaded, Math.max(total ?? 0, loaded));
+    }
+  } catch (error) {
+    throw new SiteError(`${what} (${where}) could not be fetched: ${error.message}`);
+  }
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const piece of pieces) { bytes.set(piece, at); at += piece.length; }
+  return bytes;
+}
+
+/** gzip bytes inflated by the browser's DecompressionStream; bytes that are no gzip (a host
+ * that inflated them already, by Content-Encoding) as they are. */
+async function inflate(bytes, what, where) {
+  if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  if (typeof DecompressionStream !== "function") {
+    throw new SiteError("this browser cannot inflate gzip files (no DecompressionStream), which the page's " +
+                        "models come as; open it in a current Chrome, Edge, Firefox or Safari");
+  }
+  try {
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (error) {
+    throw new SiteError(`${what} (${where}) is corrupt: it does not inflate (${error.message}); export the site again`);
+  }
 }
 
 async function fetchJson(url, what) {
@@ -117,31 +160,40 @@ export class Engine {
   }
 
   /** Loads site.json (unless it is given, as readSite read it), the runtime, the directions and
-   * the generator; `onnxruntime-web` is imported only after WebAssembly is known to be there. */
-  static async load(base = new URL("./", import.meta.url), site = null) {
+   * the generator: only what the first digit needs (the classifier and the encoder load when
+   * Draw asks for them, or warmDraw); `onnxruntime-web` is imported only after WebAssembly is
+   * known to be there. `progress(files)` hears of every download: {path: {what, loaded, total,
+   * done}}. */
+  static async load(base = new URL("./", import.meta.url), site = null, { progress = null } = {}) {
     if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function") {
       throw new SiteError("this browser has no WebAssembly, which the models need to run; " +
                           "open the page in a current Chrome, Edge, Firefox or Safari");
     }
     const engine = new Engine(base);
+    engine.onProgress = progress;
     engine.useSite(site ?? await Engine.readSite(base));
-    const [ort, directions, card] = await Promise.all([
+    const wasm = engine.site.runtime?.wasm;
+    const [ort, binary, directions, card, generatorBytes] = await Promise.all([
       import(new URL("ort/ort.wasm.min.mjs", base).href).catch((error) => {
         throw new SiteError(`the runtime (ort/ort.wasm.min.mjs) could not be loaded: ${error.message}`);
       }),
+      wasm ? engine.checkedBytes(wasm, "the runtime") : null,
       fetchJson(new URL(engine.site.directions, base), "the named directions"),
       fetchJson(new URL(engine.site.model_card, base), "the model card").catch(() => null),
+      engine.modelBytes("generator", "the generator"),
     ]);
     engine.ort = ort;
+    // the glue (ort-wasm-simd-threaded.mjs) still comes from here; the WebAssembly is handed over
     ort.env.wasm.wasmPaths = new URL("ort/", base).href;
+    if (binary) ort.env.wasm.wasmBinary = binary;
     // Threads need SharedArrayBuffer, which only a cross-origin isolated page has.
-    ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+    ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(2, navigator.hardwareConcurrency || 1) : 1;
     engine.directions = directions.directions;
     // the strength at which the directions' effects were measured (gan.latent.directions)
     engine.measuredAt = directions.max_strength ?? engine.maxStrength;
     engine.strengthUnit = directions.strength_unit ?? "";
     engine.card = card;
-    engine.generator = await engine.session("generator", "the generator");
+    engine.generator = await engine.session("generator", "the generator", generatorBytes);
     return engine;
   }
 
@@ -149,6 +201,8 @@ export class Engine {
     this.base = base;
     this.sessions = new Map();
     this.queue = Promise.resolve();   // one model run at a time
+    this.downloads = {};              // path -> {what, loaded, total, done}: what progress() hears
+    this.onProgress = null;
   }
 
   /** The manifest and the limits it carries. */
@@ -166,30 +220,51 @@ export class Engine {
   get fingerprint() { return this.site.weights_sha256; }
   has(model) { return Boolean(this.site.models[model]); }
 
-  /** The ONNX session of `model` (generator, classifier, encoder), loaded once. */
-  session(model, what) {
+  /** The ONNX session of `model` (generator, classifier, encoder), loaded once (from `bytes`
+   * when they were fetched already). */
+  session(model, what, bytes = null) {
     if (!this.sessions.has(model)) {
-      this.sessions.set(model, this.loadSession(model, what));
+      this.sessions.set(model, this.loadSession(model, what, bytes));
       this.sessions.get(model).catch(() => this.sessions.delete(model));  // a later call retries
     }
     return this.sessions.get(model);
   }
 
-  /** A file of the site, checked against the sha256 site.json lists for it. */
+  /** Tells progress() how far the download of `path` is. */
+  noteProgress(path, what, loaded, total, done = false) {
+    this.downloads[path] = { what, loaded, total, done };
+    this.onProgress?.(this.downloads);
+  }
+
+  /** A file of the site, checked against the sha256 site.json lists for it; fetched as its
+   * .gz and inflated where site.json lists it as compressed (the sha256 is the inflated bytes'). */
   async checkedBytes(path, what) {
-    const bytes = await fetchBytes(new URL(path, this.base), what);
+    const packed = this.site.compressed?.[path];
+    const file = packed?.file ?? path;
+    const loaded = await fetchBytes(new URL(file, this.base), what, {
+      expected: packed?.bytes ?? null,
+      progress: (done, total) => this.noteProgress(file, what, done, total),
+    });
+    this.noteProgress(file, what, loaded.length, loaded.length, true);
+    const bytes = packed ? await inflate(loaded, what, file) : loaded;
     const expected = this.site.sha256?.[path];
     const actual = expected ? await sha256Hex(bytes) : null;
     if (actual && actual !== expected) {
-      throw new SiteError(`${what} (${path}) is corrupt: its sha256 does not match site.json; export the site again`);
+      throw new SiteError(`${what} (${file}) is corrupt: its sha256 does not match site.json; export the site again`);
     }
     return bytes;
   }
 
-  async loadSession(model, what) {
+  /** The checked bytes of a model's ONNX file. */
+  modelBytes(model, what) {
     const path = this.site.models[model];
-    if (!path) throw new SiteError(`this site has no ${what} (models/${model}.onnx was not exported)`);
-    const bytes = await this.checkedBytes(path, what);
+    if (!path) return Promise.reject(new SiteError(`this site has no ${what} (models/${model}.onnx was not exported)`));
+    return this.checkedBytes(path, what);
+  }
+
+  async loadSession(model, what, fetched = null) {
+    const bytes = fetched ?? await this.modelBytes(model, what);
+    const path = this.site.models[model];
     try {
       return await this.ort.InferenceSession.create(bytes, { executionProviders: ["wasm"],
                                                             graphOptimizationLevel: "all" });
