@@ -29,7 +29,7 @@ def test_a_recipe_runs_and_prints_its_curve(core_mnist_dir, results_dir, capsys)
     out = capsys.readouterr().out
     assert "train min" in out and "coverage" in out and "the first weights' quality" in out
     results = json.loads((results_dir / "time_to_quality_tiny.json").read_text())
-    assert [m["step"] for m in results["curve"]] == [2, 4]
+    assert [m["step"] for m in results["curve"]] == [0, 2, 4]  # from the untrained generator on
     assert results["floor"] > 0 and results["command"].startswith("python -m benchmarks.time_to_quality")
     assert all(0 <= m["coverage"] <= 1 for m in results["curve"])
     assert (results_dir / "time_to_quality_tiny.png").stat().st_size > 0
@@ -46,10 +46,10 @@ def test_the_wall_time_budget_stops_the_run_and_resume_continues(core_mnist_dir,
     assert ttq.main(["--data-dir", str(data), "--name", "short", *TINY, *budget,
                      "--set", "log_every=1"]) == 0
     first = json.loads((results_dir / "time_to_quality_short.json").read_text())["curve"]
-    assert [m["step"] for m in first] == [1]
+    assert [m["step"] for m in first] == [0, 1]  # the untrained generator, then the first check
     assert ttq.main(["--resume", "runs/time_to_quality/short", "--data-dir", str(data)]) == 0
     assert [m["step"] for m in json.loads((results_dir / "time_to_quality_short.json").read_text())["curve"]] \
-        == [1, 2, 4]
+        == [0, 1, 2, 4]
 
 
 def test_recipe_config_applies_the_preset_then_each_setting(tmp_path):
