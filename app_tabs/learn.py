@@ -88,8 +88,8 @@ def build_learn_tab(handlers: LearnHandlers, links: LinkFields) -> LearnTab:
                            height=420)
             curves = gr.Image(label="The run's curves (dashed: this step)", type="filepath", interactive=False,
                               elem_id="learn-curves")
+        timer = gr.Timer(PLAY_INTERVAL_S, active=False)  # inside the Tab: gr.Tabs holds only tabs
     links.add("learn", tab, step=step)
-    timer = gr.Timer(PLAY_INTERVAL_S, active=False)
     frame.change(handlers.step_of, inputs=frame, outputs=step, **PRIVATE, **LIVE)
     step.change(handlers.timeline, inputs=step, outputs=grid, api_name="timeline",
                 api_description="The shipped model's training timeline at one step: its 10x10 grid "

@@ -37,6 +37,7 @@ class TimelinePanel:
     caption: gr.Markdown
     curves: gr.Image
     frames_shown: gr.State = field(default_factory=lambda: gr.State(0))  # frames the slider spans
+    none_shown: gr.State = field(default_factory=lambda: gr.State(None))  # another run: the slider anew
 
 
 @dataclass
@@ -136,7 +137,7 @@ def build_train_tab(handlers: TrainHandlers, *, refresh_s: float = REFRESH_S) ->
     run.input(**redraw, **quiet)
     timer.tick(**redraw, trigger_mode="once", **quiet).then(
         handlers.timeline_slider, [run, timeline.frames_shown], [timeline.frame, timeline.frames_shown], **quiet)
-    run.change(handlers.timeline_slider, [run, gr.State(None)], [timeline.frame, timeline.frames_shown], **quiet)
+    run.change(handlers.timeline_slider, [run, timeline.none_shown], [timeline.frame, timeline.frames_shown], **quiet)
     timeline.frame.change(handlers.timeline_frame, [run, timeline.frame],
                           [timeline.grid, timeline.caption, timeline.curves], **LIVE_QUIET)
     start.click(handlers.start_click, [preset, steps, batch, seed], [message, run], **PRIVATE,

@@ -135,3 +135,12 @@ def test_bad_input_through_gradio(demo, args, api_name, message):
     with pytest.raises(gr.Error) as info:
         demo(*args, api_name=api_name)
     assert message in str(info.value)
+
+
+def test_the_tabs_hold_only_tabs(demo):
+    """Anything else directly inside gr.Tabs (a Timer, a State) shifts the tab bar's labels: the
+    page then shows one tab's name twice and loses another."""
+    (tabs,) = [block for block in demo.blocks.values() if isinstance(block, gr.Tabs)]
+    assert tabs.children and all(isinstance(child, gr.Tab) for child in tabs.children)
+    assert [child.id for child in tabs.children] == ["generate", "grid", "interpolate", "explore", "draw", "learn",
+                                                     "model", "how", "train"]

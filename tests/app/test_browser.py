@@ -22,6 +22,7 @@ from tests.support.browser import (
     fetch_png,
     image_src,
     launched,
+    open_tab,
     shown_pixels_std,
     wait_for_new_src,
 )
@@ -85,7 +86,7 @@ def test_generate_tab_updates_live(page):
     ("How it works", "text=What is served"),
 ])
 def test_every_tab_renders(page, tab, ready):
-    page.get_by_role("tab", name=tab).click()
+    open_tab(page, tab)
     page.locator(ready).first.wait_for(state="visible")
     if tab == "Grid":
         assert shown_pixels_std(page, "grid-image") > 0
@@ -105,7 +106,7 @@ def test_no_script_errors_and_no_other_host(page):
 def take_screenshot(weights: Path, out: Path, tab: str = "Grid") -> None:
     with launched(weights) as url, browser_page(url) as page:
         image_src(page, "digit-image")
-        page.get_by_role("tab", name=tab).click()
+        open_tab(page, tab)
         ready = {"Generate": "#digit-image img", "Grid": "#grid-image img",
                  "Interpolate": "#gif-image img"}.get(tab, "text=Reload weights")
         page.locator(ready).first.wait_for(state="visible")

@@ -24,6 +24,7 @@ from tests.support.browser import (
     fetch_png,
     image_src,
     launched,
+    open_tab,
     shown_pixels_std,
     wait_for_new_src,
 )
@@ -64,7 +65,7 @@ def slider_value(page, slot: int) -> float:
 
 
 def test_explore_sliders_steer_the_digit_and_reset(page, labels):
-    page.get_by_role("tab", name="Explore").click()
+    open_tab(page, "Explore")
     src = image_src(page, "explore-image")  # drawn on load, before any control is touched
     first, meta = fetch_png(page, src)
     assert (meta["digit"], meta["seed"], meta["edit"]) == ("2", "7", "none")
@@ -136,7 +137,7 @@ def seconds_until(page, elem_id: str, start: float, old_src: str | None = None) 
 
 
 def test_the_canvas_opens_ready_to_draw(page):
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     pen = page.locator("#draw-canvas button[aria-label=Brush]")
     page.wait_for_function("() => document.querySelector('#draw-canvas button[aria-label=Brush]')"
                            "?.classList.contains('highlight')")
@@ -148,7 +149,7 @@ def test_the_canvas_opens_ready_to_draw(page):
 
 
 def test_a_refusal_is_one_message_and_no_error_badges(page):
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     page.locator("#draw-find").click()  # nothing drawn yet: told so once, nothing searched
     page.locator(".toast-body").filter(has_text="Draw a digit on the canvas").first.wait_for(state="visible")
     assert page.locator("#draw-found img").count() == 0
@@ -171,7 +172,7 @@ def clear_the_canvas(page) -> None:
 def test_a_stroke_is_searched_when_it_ends(page, served_service):
     """Draws a 7 without picking a tool, STROKES_TIMED times (each a little different), and
     times the Draw outputs: prints where the time goes, asserts nothing about it."""
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     sent: list[float] = []
     page.on("request", lambda r: sent.append(time.perf_counter()) if "/queue/join" in r.url else None)
     timings = []
@@ -218,7 +219,7 @@ def report_draw_timings(timings: list[dict]) -> None:
 
 
 def test_a_finger_draws_too(page):
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     draw_seven_with_a_finger(page)
     seconds_until(page, "draw-found", time.perf_counter())
     assert page.locator("#draw-digit-used input").input_value() == "7"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.support.browser import ARTIFACTS, browser_page, fetch_png, image_src, wait_for_new_src
+from tests.support.browser import ARTIFACTS, browser_page, fetch_png, image_src, open_tab, wait_for_new_src
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -76,7 +76,7 @@ def test_start_watch_serve_and_see_the_new_weights_in_generate(page):
     before_src = image_src(page, "digit-image")
     _, before = fetch_png(page, before_src)
 
-    page.get_by_role("tab", name="Train").click()
+    open_tab(page, "Train")
     steps = page.locator("#train-steps input")
     steps.fill("100000")
     steps.press("Tab")
@@ -93,11 +93,11 @@ def test_start_watch_serve_and_see_the_new_weights_in_generate(page):
     served = re.search(r"Loaded weights (\S+) ", wait_for_message(page, "^Loaded weights ")).group(1)
     assert served != before["weights_sha256"]
 
-    page.get_by_role("tab", name="Generate").click()  # redrawn after the swap, as after Reload
+    open_tab(page, "Generate")  # redrawn after the swap, as after Reload
     _, after = fetch_png(page, wait_for_new_src(page, "digit-image", before_src))
     assert after["weights_sha256"] == served and (after["digit"], after["seed"]) == ("3", "42")
 
-    page.get_by_role("tab", name="Train").click()
+    open_tab(page, "Train")
     page.locator("#train-stop").click()
     wait_for_message(page, r": stopped at step \d+")
     assert page.errors == []

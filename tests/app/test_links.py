@@ -88,7 +88,7 @@ def test_link_to_this_view_round_trips(demo_links):
 @pytest.mark.slow
 @pytest.mark.browser
 def test_the_app_opened_at_a_link_shows_that_digit():
-    from tests.support.browser import browser_page, fetch_png, image_src, launched
+    from tests.support.browser import browser_page, fetch_png, image_src, launched, tab_selected
 
     with launched(SHIPPED) as url:
         with browser_page(url.rstrip("/") + "/?tab=generate&digit=8&seed=1234&psi=0.7") as page:
@@ -96,7 +96,7 @@ def test_the_app_opened_at_a_link_shows_that_digit():
                                    " return img && img.src.includes('digit8_seed1234'); }")
             _, meta = fetch_png(page, image_src(page, "digit-image"))
             assert (meta["digit"], meta["seed"], meta["truncation_psi"]) == ("8", "1234", "0.7")
-            assert page.get_by_role("tab", name="Generate").get_attribute("aria-selected") == "true"
+            assert tab_selected(page, "generate")
             page.locator("#link-button").click()
             page.wait_for_function("() => document.querySelector('#link-text textarea, #link-text input')"
                                    ".value.includes('tab=generate')")
@@ -105,5 +105,5 @@ def test_the_app_opened_at_a_link_shows_that_digit():
             assert page.errors == [] and page.blocked == []
         with browser_page(url.rstrip("/") + "/?tab=grid&rows=99&mode=spiral") as page:
             page.locator("#link-problem").get_by_text("rows must be a whole number from 1 to 16").wait_for()
-            assert page.get_by_role("tab", name="Grid").get_attribute("aria-selected") == "true"
+            assert tab_selected(page, "grid")
             assert page.errors == []

@@ -380,7 +380,8 @@ def test_gradio_client_runs_the_readme_example(tmp_path, weights, monkeypatch, c
         code = readme_train_example()
         assert "time.sleep(60)" in code and "http://127.0.0.1:7860/" in code
         # the example's minute of training: here until the tiny run has drawn its first grid
-        code = code.replace("time.sleep(60)", "wait_until(lambda: (s := manager.status()) and s.grid_path, 90)")
+        code = code.replace("time.sleep(60)",
+                            "wait_until(lambda: (s := manager.status()) and s.grid_path and s.step, 90)")
         names = {"wait_until": wait_until, "manager": manager}
         exec(compile(code.replace("http://127.0.0.1:7860/", demo.local_url), "docs/app.md", "exec"), names)
         check_the_readme_run(names, manager, weights, capsys.readouterr().out)

@@ -249,7 +249,7 @@ def test_push_commits_the_weights_and_the_card(uploads):
     assert {k: call[k] for k in ("repo_id", "token", "revision", "private")} == {
         "repo_id": REPO_ID, "token": "hf_token_for_tests", "revision": "main", "private": None}
     assert sorted(call["files"]) == ["README.md", "config.json", "directions.json", "encoder.safetensors",
-                                     "metrics.json", "model.safetensors", "training.json"]
+                                     "metrics.json", "model.safetensors", "timeline.safetensors", "training.json"]
     for name in set(call["files"]) - {"README.md"}:
         assert call["files"][name] == (SHIPPED / name).read_bytes(), name
     assert call["files"]["README.md"].decode() == hub_model_card(SHIPPED, repo_id=REPO_ID)

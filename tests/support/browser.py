@@ -115,3 +115,17 @@ def shown_pixels_std(page, elem_id: str) -> float:
                    let s = 0, s2 = 0, n = d.length / 4;
                    for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i] * d[i]; }
                    const m = s / n; return Math.sqrt(Math.max(0, s2 / n - m * m)); }""", elem_id)
+
+
+def open_tab(page, name: str) -> None:
+    """Click the tab `name`, from Gradio's "More tabs" menu when the tab row overflowed into it."""
+    tab = page.get_by_role("tab", name=name, exact=True).locator("visible=true")
+    if tab.count() == 0:
+        page.get_by_label("More tabs").click()
+        tab = page.get_by_role("tab", name=name, exact=True).locator("visible=true")
+    tab.first.click()
+
+
+def tab_selected(page, tab_id: str) -> bool:
+    """Whether the tab with this id is the one shown."""
+    return page.locator(f'[role=tab][data-tab-id="{tab_id}"][aria-selected="true"]').count() > 0

@@ -28,7 +28,7 @@ def test_two_process_gloo_run(tmp_path, core_run, core_train_cmd):
     assert log.count(f"exported the EMA generator to {weights}") == 1, log
     assert sorted(p.name for p in weights.iterdir()) == [
         "config.json", "loss_curve.png", "model.safetensors", "progress.gif", "samples.png",
-        "training.json"]
+        "timeline.safetensors", "training.json"]
     assert not list(tmp_path.rglob("*.tmp"))
     assert result.stdout.count("exported the EMA generator") == 1
 
