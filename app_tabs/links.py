@@ -115,7 +115,7 @@ class LinkRow:
 def build_link_row() -> LinkRow:
     """The link row, above the tabs: a button, the link it makes, and a bad link's message."""
     with gr.Row(equal_height=True):
-        share = gr.Button("🔗 Link to this view", scale=0, min_width=180, elem_id="link-button")
+        share = gr.Button("Link to this view", scale=0, min_width=160, size="sm", elem_id="link-button")
         address = gr.Textbox(show_label=False, placeholder="press the button for a link to what is on screen",
                              buttons=["copy"], interactive=False, elem_id="link-text", scale=4)
     problem = gr.Markdown(visible=False, elem_id="link-problem")

@@ -120,7 +120,10 @@ def curves_png(timeline: Timeline, index: int | None = None) -> bytes:
     game.set_ylabel("D's mean realness")
     game.legend(fontsize=7, loc="lower right")
     for ax, title in ((quality, "how good"), (game, "the game")):
-        ax.set_xlabel("step")
+        # the frames are dense early, where the picture changes fastest: a log-like step axis
+        ax.set_xscale("symlog", linthresh=500)
+        ax.set_xlim(0, max(steps[-1], 1))
+        ax.set_xlabel("step (linear to 500, then log)")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
         if index is not None:

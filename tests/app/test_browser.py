@@ -108,7 +108,7 @@ def take_screenshot(weights: Path, out: Path, tab: str = "Grid") -> None:
         image_src(page, "digit-image")
         open_tab(page, tab)
         ready = {"Generate": "#digit-image img", "Grid": "#grid-image img",
-                 "Interpolate": "#gif-image img"}.get(tab, "text=Reload weights")
+                 "Interpolate": "#gif-image img", "Learn": "#learn-curves img"}.get(tab, "text=Reload weights")
         page.locator(ready).first.wait_for(state="visible")
         page.wait_for_timeout(500)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +121,6 @@ if __name__ == "__main__":
     parser.add_argument("--weights", type=Path, default=Path("weights"))
     parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
     parser.add_argument("--tab", default="Grid",
-                        choices=["Generate", "Grid", "Interpolate", "Model", "How it works"])
+                        choices=["Generate", "Grid", "Interpolate", "Learn", "Model", "How it works"])
     cli = parser.parse_args()
     take_screenshot(cli.weights, cli.out, cli.tab)
