@@ -10,6 +10,7 @@ from gan.latent.codec import decode_latent, encode_latent, max_latent_norm
 from gan.latent.inversion import Inversion, InversionSettings, invert_batch, invert_drawing
 from gan.model.classifier import load_classifier
 from gan.model.sampling import generate_from_latents, latents_from_seeds
+from tests.support.processes import REPO_ROOT
 
 # Small enough for a tiny generator on one thread; the defaults are tuned for the real one.
 QUICK = InversionSettings(steps=100, restarts=2, candidates=16, lr=0.2)
@@ -146,7 +147,7 @@ def test_shipped_generator_finds_real_test_digits_and_restyles_them(classifier):
     from gan.data import load_mnist
     from gan.model.weights import load_generator
 
-    generator = load_generator(os.path.join(os.path.dirname(__file__), "..", "weights"))
+    generator = load_generator(REPO_ROOT / "weights")
     images, labels = load_mnist("test", data_dir=os.environ["DIGITGAN_DATA_DIR"], download=False)
     targets, digits = images[:3], labels[:3].tolist()
     found = invert_batch(generator, targets, digits, classifier=classifier)
