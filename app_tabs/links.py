@@ -45,6 +45,11 @@ class LinkFields:
         """Every registered input, in a fixed order (tab by tab, fields, then strengths)."""
         return [c for name in self.tabs for c in (*self.tabs[name].fields.values(), *self.tabs[name].strengths)]
 
+    def slots(self) -> list[tuple[str, str | int]]:
+        """What each of `components()` is: (tab, field name) or (tab, direction slot number)."""
+        return [(name, key) for name, registered in self.tabs.items()
+                for key in (*registered.fields, *range(len(registered.strengths)))]
+
 
 class LinkHandlers:
     def __init__(self, service: DigitService, links: LinkFields):
@@ -61,42 +66,32 @@ class LinkHandlers:
         message for a link with bad values; nothing changes without a view in the query."""
         query = dict(getattr(request, "query_params", None) or {})
         view = parse_view(query, directions=self._directions())
-        updates = [gr.skip()] * len(self.links.components())
         if view is None:
-            return [gr.skip(), gr.skip(), gr.Markdown(visible=False), *updates]
-        position = 0
-        for name, registered in self.links.tabs.items():
-            for field_name in registered.fields:
-                if name == view.tab and view.values.get(field_name) is not None:
-                    updates[position] = view.values[field_name]
-                position += 1
-            for slot, _ in enumerate(registered.strengths):
-                if name == view.tab:
-                    updates[position] = self._strength(slot, view.strengths)
-                position += 1
-        message = view.message()
-        return [gr.Tabs(selected=view.tab), view.tab, gr.Markdown(f"⚠️ {message}", visible=bool(message)),
-                *updates]
-
-    def _strength(self, slot: int, strengths: dict[str, float]) -> float:
+            return [gr.skip(), gr.skip(), gr.Markdown(visible=False), *[gr.skip()] * len(self.links.slots())]
         names = self._directions()
-        return strengths.get(names[slot], 0.0) if slot < len(names) else 0.0
+        updates = []
+        for tab, key in self.links.slots():
+            if tab != view.tab or (isinstance(key, str) and view.values.get(key) is None):
+                updates.append(gr.skip())
+            elif isinstance(key, str):
+                updates.append(view.values[key])
+            else:  # a direction slot: the link's strength for the direction shown there, else 0
+                updates.append(view.strengths.get(names[key], 0.0) if key < len(names) else 0.0)
+        message = view.message()
+        return [gr.Tabs(selected=view.tab), view.tab, gr.Markdown(f"**{message}**", visible=bool(message)),
+                *updates]
 
     def link(self, tab: str, *values) -> str:
         """The query of the view on screen (`?tab=...`); the page makes it absolute."""
         tab = tab if tab in self.links.tabs else "generate"
-        registered, position = self.links.tabs[tab], 0
-        for name in self.links.tabs:
-            if name == tab:
-                break
-            position += len(self.links.tabs[name].fields) + len(self.links.tabs[name].strengths)
-        fields = dict(zip(registered.fields, values[position: position + len(registered.fields)]))
-        slots = values[position + len(registered.fields): position + len(registered.fields)
-                       + len(registered.strengths)]
-        strengths = {}
-        if tab in STEERED_TABS:
-            strengths = {name: float(v) for name, v in zip(self._directions(), slots) if v}
-        fields = {k: v for k, v in fields.items() if v not in (None, "")}
+        names, fields, strengths = self._directions(), {}, {}
+        for (owner, key), value in zip(self.links.slots(), values, strict=True):
+            if owner != tab or value in (None, ""):
+                continue
+            if isinstance(key, str):
+                fields[key] = value
+            elif tab in STEERED_TABS and key < len(names) and value:
+                strengths[names[key]] = float(value)
         try:
             return "?" + view_query(tab, fields, strengths)
         except ValueError as exc:  # an input the page holds that no link can (e.g. a half-typed value)
