@@ -239,8 +239,8 @@ def invert_drawing_with_encoder(generator: Generator, encoder: Encoder, target: 
     return describe_inversions(generator, classifier, target, [digit], latents, readings)[0]
 
 
-# Without gradients or a float generator (a browser drawing through the uint8 generator), the
-# encoder's latent is refined by sampling: each round scores `count` moves of `size` standard
+# Without the generator's Jacobian (an export whose site.json lists no models/jacobian.onnx; the
+# page then has only the uint8 generator), the encoder's latent is refined by sampling: each round scores `count` moves of `size` standard
 # deviations along fixed directions (the latents of seeds 0, 1, 2, ...) and keeps the best if it
 # draws the target closer. Measured on MNIST test digits 0-999 (mean RMS pixel distance): the
 # encoder alone 0.1046, after these rounds 0.0985; 3 x 32 moves: 0.1004; sequential acceptance
