@@ -6,6 +6,8 @@
 - classifier.onnx: `images` float32 [N, 1, 28, 28] in [-1, 1] -> `logits` [N, 10].
 - encoder.onnx: `images` float32 [N, 1, 28, 28] in [-1, 1], `class_weights` [N, 10] -> `z`
   [N, z_dim]: an image -> latent network, used by the page's Draw tab when it exists.
+- jacobian.onnx: `z` [N, z_dim], `class_weights` [N, num_classes] -> `images` float32 [N, 784]
+  in [-1, 1] and `jacobian` [N, z_dim, 784] (gan.latent.jacobian): Draw's search steps.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ MAX_BATCH = 4096
 PARITY_SEEDS = range(40)      # seeds per digit in the export's own check
 MIN_EXACT_SHARE = 0.999       # of pixels within one grey level of PyTorch's
 ENCODER_NAME, CLASSIFIER_NAME, GENERATOR_NAME = "encoder.onnx", "classifier.onnx", "generator.onnx"
+JACOBIAN_NAME = "jacobian.onnx"
 
 
 class ExportError(RuntimeError):
@@ -119,6 +122,30 @@ def export_encoder(encoder: nn.Module, path: Path, *, z_dim: int, num_classes: i
     error = _check_float_model(encoder, path, feeds)
     check_encoder_interface(path, z_dim=z_dim, num_classes=num_classes)
     return {"max_abs_error": error}
+
+
+def export_jacobian(generator: Generator, path: Path) -> dict:
+    """Write jacobian.onnx ((z, class_weights) -> (images, jacobian), gan.latent.jacobian) and
+    check both outputs against PyTorch."""
+    from ..latent.jacobian import GeneratorJacobian
+
+    generator = generator.cpu().eval()
+    c = generator.config
+    module = GeneratorJacobian(generator)
+    _export(module, (torch.zeros(2, c.z_dim), torch.eye(c.num_classes)[:2]), path,
+            ["z", "class_weights"], ["images", "jacobian"])
+    z = latents_from_seeds(range(c.num_classes), c.z_dim)
+    classes = torch.eye(c.num_classes)
+    with torch.no_grad():
+        expected = [t.numpy() for t in module(z, classes)]
+    got = _session(path).run(None, {"z": z.numpy(), "class_weights": classes.numpy()})
+    errors = []
+    for name, want, have in zip(("images", "jacobian"), expected, got):
+        error = float(np.abs(have - want).max()) if have.shape == want.shape else float("inf")
+        if not error <= 1e-4 * max(1.0, float(np.abs(want).max())):
+            raise ExportError(f"{path.name} differs from PyTorch in {name} by up to {error:g}")
+        errors.append(error)
+    return {"max_abs_error_images": errors[0], "max_abs_error_jacobian": errors[1]}
 
 
 def check_encoder_interface(path: Path, *, z_dim: int, num_classes: int = 10) -> None:

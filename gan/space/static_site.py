@@ -53,12 +53,14 @@ from . import ort_web
 from .onnx_export import (
     CLASSIFIER_NAME,
     ENCODER_NAME,
+    JACOBIAN_NAME,
     GENERATOR_NAME,
     ExportError,
     copy_encoder,
     export_classifier,
     export_encoder,
     export_generator,
+    export_jacobian,
 )
 
 WEB_SOURCES = Path(__file__).parent / "web"
@@ -86,7 +88,9 @@ PAGE_CONSTANTS = {
     "drawing": ("gan.latent.drawing", (
         "DIGIT_BOX", "FIELD", "CENTRE", "WORKING_SIDE", "MIN_CONTRAST", "NOISE_FLOOR", "BOX_THRESHOLD",
         "MIN_DIGIT_FRACTION", "MIN_DIGIT_PIXELS", "MAX_INK_FRACTION", "GREY_WEIGHTS")),
-    "encoder_search": ("gan.latent.encoder_search", ("SAMPLING_ROUNDS",)),
+    "encoder_search": ("gan.latent.encoder_search", (
+        "SAMPLING_ROUNDS", "PAGE_POLISH_STEPS", "PAGE_POLISH_DAMPING", "PAGE_PRIOR_WEIGHT", "DAMPING_FACTORS",
+        "TYPICAL_NORM_SPREAD")),
     "codec": ("gan.latent.codec", ("LATENT_PREFIX", "LATENT_NORM_FACTOR", "LATENT_NORM_MARGIN")),
     "render": ("gan.serving.render", ("GRID_MODES", "DIGIT_SCALE", "TARGET_SIDE", "MAX_SCALE",
                                       "STRIP_COLUMNS", "SOFTWARE")),
@@ -268,6 +272,10 @@ def _write_models(stage: Path, weights: Path, generator: Generator, site: Static
         else:
             site.notes.append(f"no {ENCODER_WEIGHTS} or {ENCODER_NAME} in {weights}: the page's Draw "
                               "tab says that it needs the encoder")
+    if "encoder" in entries:  # Draw's search steps, loaded with the encoder
+        log("exporting the generator's Jacobian ...")
+        site.checks["jacobian"] = export_jacobian(generator, models / JACOBIAN_NAME)
+        entries["jacobian"] = JACOBIAN_NAME
     return {name: f"models/{file}" for name, file in entries.items()}
 
 

@@ -76,7 +76,7 @@ def test_export_writes_a_static_space(site):
     for name in ("index.html", "app.js", "engine.js", "latents.js", "drawing.js", "png.js",
                  "pictures.js", "style.css", "site.json", "directions.json", "model_card.json",
                  "models/generator.onnx.gz", "models/classifier.onnx.gz", "models/encoder.onnx.gz",
-                 "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs",
+                 "models/jacobian.onnx.gz", "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs",
                  "ort/ort-wasm-simd-threaded.wasm.gz", "preview.png"):
         assert (site / name).is_file(), name
     front = (site / "README.md").read_text().split("---")[1]
@@ -296,6 +296,8 @@ def test_site_json_carries_the_python_constants(site):
     assert constants["inputs"]["max_seed"] == inputs.MAX_SEED and constants["inputs"]["max_grid"] == inputs.MAX_GRID
     assert constants["drawing"]["digit_box"] == drawing.DIGIT_BOX
     assert constants["encoder_search"]["sampling_rounds"] == [list(r) for r in encoder_search.SAMPLING_ROUNDS]
+    assert constants["encoder_search"]["page_polish_steps"] == encoder_search.PAGE_POLISH_STEPS
+    assert constants["encoder_search"]["damping_factors"] == list(encoder_search.DAMPING_FACTORS)
 
 
 def test_the_page_holds_no_copies_of_the_constants():
@@ -473,6 +475,21 @@ def test_classifier_and_encoder_onnx_match_pytorch(site):
         z = _session(site, "models/encoder.onnx").run(
             None, {"images": images.numpy(), "class_weights": classes.numpy()})[0]
         np.testing.assert_allclose(z, StandInEncoder()(images, classes).numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_the_jacobian_onnx_matches_pytorch(site, generator):
+    from gan.latent.jacobian import GeneratorJacobian
+    from gan.model.sampling import latents_from_seeds
+
+    z = latents_from_seeds(range(100, 104), generator.z_dim)
+    classes = torch.eye(10)[[0, 3, 6, 9]]
+    images, jacobian = _session(site, "models/jacobian.onnx").run(
+        None, {"z": z.numpy(), "class_weights": classes.numpy()})
+    with torch.no_grad():
+        expected = GeneratorJacobian(generator)(z, classes)
+    assert jacobian.shape == (4, generator.z_dim, 28 * 28)
+    np.testing.assert_allclose(images, expected[0].numpy(), atol=1e-4)
+    np.testing.assert_allclose(jacobian, expected[1].numpy(), atol=1e-4)
 
 
 def test_without_gan_latent_encoder_a_stored_encoder_leaves_draw_asking_for_one(tmp_path, monkeypatch, generator):

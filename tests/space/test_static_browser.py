@@ -287,8 +287,8 @@ DRAWN = {"seven": [(70, 60), (210, 60), (120, 235)], "one": [(150, 40), (140, 24
 @pytest.mark.parametrize("name", list(DRAWN))
 def test_draw_finds_the_style_python_finds(visit, generator, name, tmp_path_factory):
     """The page's preprocessing equals gan.latent.drawing's on the same canvas; its latent is the
-    encoder's (run by onnxruntime in Python) on that image, refined by the same sampling rounds
-    as gan.latent.encoder_search.refine_by_sampling; its rows are the generator's."""
+    encoder's (run by onnxruntime in Python) on that image, refined by the same steps as
+    gan.latent.encoder_search.polish_with_jacobian; its rows are the generator's."""
     import onnxruntime
 
     from gan.latent.drawing import prepare_drawing
@@ -315,10 +315,10 @@ def test_draw_finds_the_style_python_finds(visit, generator, name, tmp_path_fact
     assert result["digit"] == read == result["reading"][0]["digit"]
     session = onnxruntime.InferenceSession(read_site_file(site, "models/encoder.onnx"))
     z = session.run(None, {"images": images.numpy(), "class_weights": np.eye(10, dtype=np.float32)[[read]]})[0][0]
-    from gan.latent.encoder_search import refine_by_sampling
+    from gan.latent.encoder_search import polish_with_jacobian
 
-    refined = refine_by_sampling(generator, torch.from_numpy(z), read, torch.from_numpy(target))
-    assert not np.allclose(refined.numpy(), z)  # the rounds moved it
+    refined = polish_with_jacobian(generator, torch.from_numpy(z), read, torch.from_numpy(target))
+    assert not np.allclose(refined.numpy(), z)  # the steps moved it
     np.testing.assert_allclose(result["latent"], refined.numpy(), atol=1e-4)
     from gan import generate_from_latents
     from gan.model.sampling import class_path
@@ -512,13 +512,14 @@ def test_the_prerendered_digit_is_on_screen_before_the_engine(visit, generator):
 
 def test_only_the_first_digits_files_load_before_ready_and_draw_waits_for_its_models(visit):
     """Before DigitGAN.ready: the runtime and the generator, gzipped, and nothing of Draw's; after
-    it the classifier and the encoder load when idle. Draw shows what will appear until a digit
+    it the classifier, the encoder and the generator's Jacobian load when idle. Draw shows what will appear until a digit
     is drawn, then works."""
     v = visit()
     page = v.open()
     before = _fetched_before_ready(page)
     assert "/" + RUNTIME_GZ in before and "/" + GENERATOR_GZ in before, before
-    assert not [p for p in before if "classifier" in p or "encoder" in p or p.endswith((".onnx", ".wasm"))], before
+    assert not [p for p in before if "classifier" in p or "encoder" in p or "jacobian" in p
+                or p.endswith((".onnx", ".wasm"))], before
     info = page.evaluate("DigitGAN.info")
     assert info["threads"] == 1   # a plain server: no cross-origin isolation, one thread
     page.click("button[data-tab=draw]")
@@ -527,7 +528,7 @@ def test_only_the_first_digits_files_load_before_ready_and_draw_waits_for_its_mo
     for hidden in ("#draw-seen", "#draw-found", "#draw-loop"):
         assert not page.locator(hidden).is_visible(), hidden
     page.wait_for_function("""() => performance.getEntriesByType('resource').filter((e) =>
-        /models[/](classifier|encoder)[.]onnx[.]gz$/.test(e.name)).length === 2""")
+        /models[/](classifier|encoder|jacobian)[.]onnx[.]gz$/.test(e.name)).length === 3""")
     draw_on_canvas(page, DRAWN["seven"])
     wait_paints(page, "draw-strip", 0)
     assert not page.locator("#draw-placeholder").is_visible()

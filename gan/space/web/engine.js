@@ -433,12 +433,94 @@ export class Engine {
       if (!reading) throw new SiteError("reading the digit needs the classifier (models/classifier.onnx); pick a digit instead");
       chosen = reading[0].digit;
     }
+    const jacobian = this.has("jacobian") ? this.session("jacobian", "the generator's Jacobian") : null;
+    jacobian?.catch(() => undefined);  // awaited below; loads beside the encoder
     const encoder = await this.session("encoder", "the image-to-latent encoder");
     const classes = this.oneHot([chosen]);
     const out = await this.run(encoder, { images: new T("float32", images, [1, 1, field, field]),
                                           class_weights: new T("float32", classes, [1, this.numClasses]) });
-    const latent = await this.refineBySampling(Float32Array.from(out.z.data), chosen, pixels);
+    const start = Float32Array.from(out.z.data);
+    const latent = jacobian ? await this.polishWithJacobian(await jacobian, start, chosen, pixels)
+      : await this.refineBySampling(start, chosen, pixels);
     return { latent, digit: chosen, reading, pixels };
+  }
+
+  /** gan.latent.encoder_search.polish_with_jacobian: Levenberg-Marquardt steps on pixel MSE +
+   * the norm prior, with the generator's exact Jacobian (models/jacobian.onnx); each step tries
+   * a few damping values and keeps the best by the loss of the uint8 image. float64 algebra. */
+  async polishWithJacobian(session, z, digit, target) {
+    const c = this.limits.encoder_search;
+    const d = this.zDim, pixels = this.side * this.side, T = this.ort.Tensor;
+    const goal = new Float64Array(pixels);
+    for (let p = 0; p < pixels; p++) goal[p] = Math.fround(Math.fround(target[p] / 127.5) - 1);
+    const centre = Math.sqrt(d), halfWidth = c.typical_norm_spread * Math.sqrt(0.5);
+    const norm = (v) => { let s = 0; for (let k = 0; k < d; k++) s += v[k] * v[k]; return Math.sqrt(s); };
+    const outsideOf = (v) => Math.max(Math.abs(norm(v) - centre) - halfWidth, 0);
+    const losses = (images, rows) => rows.map((row, i) => {
+      let sum = 0;
+      for (let p = 0; p < pixels; p++) {
+        const diff = images[i * pixels + p] / 127.5 - 1 - goal[p];
+        sum += diff * diff;
+      }
+      return sum / pixels + c.page_prior_weight * outsideOf(row) ** 2;
+    });
+    const classes = this.oneHot([digit]);
+    let loss = losses(await this.render(z, classes), [z])[0];
+    let lam = c.page_polish_damping;
+    const clampLam = (x) => Math.min(Math.max(x, 1e-6), 1e6);
+    for (let step = 0; step < c.page_polish_steps; step++) {
+      const out = await this.run(session, { z: new T("float32", z, [1, d]),
+                                            class_weights: new T("float32", classes, [1, this.numClasses]) });
+      const images = out.images.data, jt = out.jacobian.data;   // (1, pixels), (1, d, pixels)
+      const residual = new Float64Array(pixels);
+      for (let p = 0; p < pixels; p++) residual[p] = images[p] - goal[p];
+      const zNorm = norm(z), outside = outsideOf(z);
+      const priorR = Math.sqrt(c.page_prior_weight) * outside;
+      const priorJ = new Float64Array(d);
+      if (outside > 0) {
+        const sign = zNorm - centre >= 0 ? 1 : -1;
+        for (let k = 0; k < d; k++) priorJ[k] = Math.sqrt(c.page_prior_weight) * sign / zNorm * z[k];
+      }
+      const normal = new Float64Array(d * d), gradient = new Float64Array(d);
+      for (let i = 0; i < d; i++) {
+        const ri = i * pixels;
+        let g = 0;
+        for (let p = 0; p < pixels; p++) g += jt[ri + p] * residual[p];
+        gradient[i] = g / pixels + priorJ[i] * priorR;
+        for (let j = 0; j <= i; j++) {
+          const rj = j * pixels;
+          let s = 0;
+          for (let p = 0; p < pixels; p++) s += jt[ri + p] * jt[rj + p];
+          normal[i * d + j] = normal[j * d + i] = s / pixels + priorJ[i] * priorJ[j];
+        }
+      }
+      let mean = 0;
+      for (let k = 0; k < d; k++) mean += normal[k * d + k];
+      mean /= d;
+      const tries = c.damping_factors.map((factor) => {
+        const system = Float64Array.from(normal);
+        for (let k = 0; k < d; k++) {
+          system[k * d + k] += lam * factor * Math.max(normal[k * d + k] + 1e-6 * mean, 1e-12);
+        }
+        const delta = solve(system, Float64Array.from(gradient), d);
+        const row = new Float32Array(d);
+        for (let k = 0; k < d; k++) row[k] = z[k] - delta[k];
+        return row;
+      });
+      const batch = new Float32Array(tries.length * d);
+      tries.forEach((row, i) => batch.set(row, i * d));
+      const scored = losses(await this.render(batch, this.oneHot(tries.map(() => digit))), tries);
+      let best = 0;
+      scored.forEach((value, i) => { if (value < scored[best]) best = i; });
+      if (scored[best] < loss) {
+        z = tries[best]; loss = scored[best];
+        lam = clampLam(lam * c.damping_factors[best]);
+      } else {
+        lam = clampLam(lam * 10);
+      }
+    }
+    const bound = this.limits.maxLatentNorm * (1 - 1e-6), zNorm = norm(z);
+    return zNorm > bound ? z.map((v) => v * (bound / zNorm)) : z;
   }
 
   /** gan.latent.encoder_search.refine_by_sampling: each round, the best of fixed moves (the
@@ -526,10 +608,38 @@ export class Engine {
 
   /** Loads the Draw tab's models ahead of use (errors come back on use, not here). */
   warmDraw() {
-    for (const [model, what] of [["classifier", "the digit classifier"], ["encoder", "the encoder"]]) {
+    for (const [model, what] of [["classifier", "the digit classifier"], ["encoder", "the encoder"],
+                                 ["jacobian", "the generator's Jacobian"]]) {
       if (this.has(model)) this.session(model, what).catch(() => undefined);
     }
   }
+}
+
+/** The solution of the n x n system `a` x = `b` (float64, row-major; both overwritten):
+ * Gaussian elimination with partial pivoting. */
+function solve(a, b, n) {
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(a[r * n + col]) > Math.abs(a[pivot * n + col])) pivot = r;
+    if (pivot !== col) {
+      for (let k = 0; k < n; k++) [a[col * n + k], a[pivot * n + k]] = [a[pivot * n + k], a[col * n + k]];
+      [b[col], b[pivot]] = [b[pivot], b[col]];
+    }
+    const diagonal = a[col * n + col];
+    for (let r = col + 1; r < n; r++) {
+      const f = a[r * n + col] / diagonal;
+      if (f === 0) continue;
+      for (let k = col; k < n; k++) a[r * n + k] -= f * a[col * n + k];
+      b[r] -= f * b[col];
+    }
+  }
+  const x = new Float64Array(n);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = b[r];
+    for (let k = r + 1; k < n; k++) s -= a[r * n + k] * x[k];
+    x[r] = s / a[r * n + r];
+  }
+  return x;
 }
 
 function softmaxTop(logits, count) {
