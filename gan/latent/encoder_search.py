@@ -32,7 +32,7 @@ from ..model.networks import Generator
 from ..model.sampling import latents_from_seeds
 from .codec import max_latent_norm
 from .encoder import Encoder
-from .inversion import TYPICAL_NORM_SPREAD, Inversion, as_targets, atypical_norm, describe_inversions, match_loss
+from .inversion import Inversion, as_targets, atypical_norm, describe_inversions, match_loss
 
 DAMPING_FACTORS = (0.1, 1.0, 10.0)  # tried at every polish step, relative to the current damping
 
@@ -240,11 +240,12 @@ def invert_drawing_with_encoder(generator: Generator, encoder: Encoder, target: 
 
 
 # Without the generator's Jacobian (an export whose site.json lists no models/jacobian.onnx; the
-# page then has only the uint8 generator), the encoder's latent is refined by sampling: each round scores `count` moves of `size` standard
-# deviations along fixed directions (the latents of seeds 0, 1, 2, ...) and keeps the best if it
-# draws the target closer. Measured on MNIST test digits 0-999 (mean RMS pixel distance): the
-# encoder alone 0.1046, after these rounds 0.0985; 3 x 32 moves: 0.1004; sequential acceptance
-# is better per move (64 x 4 rounds: 0.0901) but cannot be batched.
+# page then has only the uint8 generator), the encoder's latent is refined by sampling: each
+# round scores `count` moves of `size` standard deviations along fixed directions (the latents
+# of seeds 0, 1, 2, ...) and keeps the best if it draws the target closer. Measured on MNIST
+# test digits 0-999 (mean RMS pixel distance): the encoder alone 0.1046, after these rounds
+# 0.0985; 3 x 32 moves: 0.1004; sequential acceptance is better per move (64 x 4 rounds:
+# 0.0901) but cannot be batched.
 SAMPLING_ROUNDS = ((0.4, 48), (0.2, 48), (0.1, 48))
 
 

@@ -53,8 +53,8 @@ from . import ort_web
 from .onnx_export import (
     CLASSIFIER_NAME,
     ENCODER_NAME,
-    JACOBIAN_NAME,
     GENERATOR_NAME,
+    JACOBIAN_NAME,
     ExportError,
     copy_encoder,
     export_classifier,
@@ -89,8 +89,8 @@ PAGE_CONSTANTS = {
         "DIGIT_BOX", "FIELD", "CENTRE", "WORKING_SIDE", "MIN_CONTRAST", "NOISE_FLOOR", "BOX_THRESHOLD",
         "MIN_DIGIT_FRACTION", "MIN_DIGIT_PIXELS", "MAX_INK_FRACTION", "GREY_WEIGHTS")),
     "encoder_search": ("gan.latent.encoder_search", (
-        "SAMPLING_ROUNDS", "PAGE_POLISH_STEPS", "PAGE_POLISH_DAMPING", "PAGE_PRIOR_WEIGHT", "DAMPING_FACTORS",
-        "TYPICAL_NORM_SPREAD")),
+        "SAMPLING_ROUNDS", "PAGE_POLISH_STEPS", "PAGE_POLISH_DAMPING", "PAGE_PRIOR_WEIGHT", "DAMPING_FACTORS")),
+    "inversion": ("gan.latent.inversion", ("TYPICAL_NORM_SPREAD",)),
     "codec": ("gan.latent.codec", ("LATENT_PREFIX", "LATENT_NORM_FACTOR", "LATENT_NORM_MARGIN")),
     "render": ("gan.serving.render", ("GRID_MODES", "DIGIT_SCALE", "TARGET_SIDE", "MAX_SCALE",
                                       "STRIP_COLUMNS", "SOFTWARE")),

@@ -512,8 +512,8 @@ def test_the_prerendered_digit_is_on_screen_before_the_engine(visit, generator):
 
 def test_only_the_first_digits_files_load_before_ready_and_draw_waits_for_its_models(visit):
     """Before DigitGAN.ready: the runtime and the generator, gzipped, and nothing of Draw's; after
-    it the classifier, the encoder and the generator's Jacobian load when idle. Draw shows what will appear until a digit
-    is drawn, then works."""
+    it the classifier, the encoder and the generator's Jacobian load when idle. Draw shows what
+    will appear until a digit is drawn, then works."""
     v = visit()
     page = v.open()
     before = _fetched_before_ready(page)

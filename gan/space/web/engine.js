@@ -49,7 +49,8 @@ export function checkFloat(value, name, min, max, note = "") {
   throw new InputError(`${name} must be a number from ${min} to ${max}${note ? ` (${note})` : ""}, got ${shown(value)}`);
 }
 
-const SECTIONS = ["inputs", "drawing", "encoder_search", "codec", "render", "onnx_export", "views", "python"];
+const SECTIONS = ["inputs", "drawing", "encoder_search", "inversion", "codec", "render", "onnx_export", "views",
+  "python"];
 
 /** The rules of gan.inputs with the limits site.json carries: `constants` is its "constants"
  * (section -> the Python module's constants, named in lower case), `config` the generator's. */
@@ -453,7 +454,7 @@ export class Engine {
     const d = this.zDim, pixels = this.side * this.side, T = this.ort.Tensor;
     const goal = new Float64Array(pixels);
     for (let p = 0; p < pixels; p++) goal[p] = Math.fround(Math.fround(target[p] / 127.5) - 1);
-    const centre = Math.sqrt(d), halfWidth = c.typical_norm_spread * Math.sqrt(0.5);
+    const centre = Math.sqrt(d), halfWidth = this.limits.inversion.typical_norm_spread * Math.sqrt(0.5);
     const norm = (v) => { let s = 0; for (let k = 0; k < d; k++) s += v[k] * v[k]; return Math.sqrt(s); };
     const outsideOf = (v) => Math.max(Math.abs(norm(v) - centre) - halfWidth, 0);
     const losses = (images, rows) => rows.map((row, i) => {
