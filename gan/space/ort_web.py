@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, file_sha256
 
 PACKAGE = "onnxruntime-web"
 VERSION = "1.30.0"
@@ -45,16 +45,8 @@ def cache_folder() -> Path:
     return base / PACKAGE / VERSION
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _cached_ok(folder: Path) -> bool:
-    return all((folder / name).is_file() and _sha256(folder / name) == sha
+    return all((folder / name).is_file() and file_sha256(folder / name) == sha
                for name, sha in FILES.items())
 
 

@@ -19,7 +19,6 @@ previous one untouched; OUT must be empty, absent, or an earlier export.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib
 import json
 import os
@@ -32,6 +31,7 @@ from typing import Callable
 
 import torch.nn as nn
 
+from ..files import file_sha256
 from ..latent.direction_search import QUICK_SEARCH, load_directions
 from ..latent.directions import DirectionSet, stored_directions
 from ..model.classifier import load_classifier
@@ -228,10 +228,6 @@ def _write_timeline(stage: Path, weights: Path, generator: Generator, site: Stat
 
 # ----------------------------------------------------------------------------- the export
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file; the export writes a folder")
@@ -303,7 +299,7 @@ def _assemble(stage: Path, weights: Path, site: StaticSite, log: Callable[[str],
         json.dumps(model_card_data(weights, generator, fingerprint), indent=1) + "\n")
     timeline = _write_timeline(stage, weights, generator, site)
     checked = [*models.values(), *((timeline["data"], timeline["frames"]) if timeline["available"] else ())]
-    sha256 = {path: _sha256(stage / path) for path in [*checked, RUNTIME_WASM]}
+    sha256 = {path: file_sha256(stage / path) for path in [*checked, RUNTIME_WASM]}
     compressed = {path: _gzip_in_place(stage, path) for path in [*models.values(), RUNTIME_WASM]}
     manifest = {"format_version": SITE_FORMAT, "weights_sha256": fingerprint,
                 "config": generator.config.to_dict(), "models": models,
