@@ -154,10 +154,11 @@ def test_internal_helpers_are_not_callable(client):
 
 
 def test_concurrent_same_seed_requests_are_identical(served, tmp_path):
-    clients = [Client(served.url, verbose=False, download_files=str(tmp_path / str(i)))
-               for i in range(4)]
-    jobs = [(clients[i % 4], 6, 2024, 0.7) for i in range(12)]
-    jobs += [(clients[i % 4], 6, 2025, 0.7) for i in range(4)]
+    # a client per request: /generate is live (trigger_mode "always_last"), so two requests of
+    # one session in the queue at once would rightly drop the older one
+    clients = [Client(served.url, verbose=False, download_files=str(tmp_path / str(i))) for i in range(16)]
+    jobs = [(clients[i], 6, 2024, 0.7) for i in range(12)]
+    jobs += [(clients[12 + i], 6, 2025, 0.7) for i in range(4)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda j: png(j[0].predict(*j[1:], api_name="/generate")), jobs))
     same = [image for image, meta in results if meta["seed"] == "2024"]
