@@ -23,18 +23,16 @@ nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import gzip
-import http.server
 import json
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from gan.space.static_site import ISOLATION_HEADERS
 
 from .app import GRID, Server, prepare_weights, raw_http_grid
 from .common import machine_info, percentile, write_results
@@ -44,35 +42,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 SEVEN = [(70, 60), (210, 60), (120, 235)]
-# the Space's front matter (gan.space.static_site.SPACE_FRONT_MATTER): a cross-origin isolated page
-ISOLATION_HEADERS = {"Cross-Origin-Embedder-Policy": "require-corp", "Cross-Origin-Opener-Policy": "same-origin",
-                     "Cross-Origin-Resource-Policy": "cross-origin"}
-
-
-class _IsolatedHandler(http.server.SimpleHTTPRequestHandler):
-    """http.server's files (no compression) with the COOP/COEP headers the Space sends."""
-
-    def end_headers(self) -> None:
-        for name, value in ISOLATION_HEADERS.items():
-            self.send_header(name, value)
-        super().end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serving_isolated(folder: Path):
-    """The export on 127.0.0.1 (a free port) with the COOP/COEP headers: yields the URL."""
-    handler = functools.partial(_IsolatedHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 FIRST_SECONDS = """() => new Promise((resolve) => {
@@ -321,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         print("exporting the static site ...", flush=True)
         site, encoder_note = export_site(args.weights, Path(tmp))
         all_files = [p for p in site.rglob("*") if p.is_file()]
-        with serving(site) as url, serving_isolated(site) as isolated, sync_playwright() as pw:
+        with serving(site) as url, serving(site, headers=ISOLATION_HEADERS) as isolated, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             print(f"measuring {url} in headless Chromium {browser.version} ...", flush=True)
             first = [measure_first_seconds(browser, where, mbps, args.latency_ms, args.load_repeats)

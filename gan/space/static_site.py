@@ -101,6 +101,9 @@ PAGE_CONSTANTS = {
 # more digits than this (sys.set_int_max_str_digits), so a link's longer number is read as float().
 RUNTIME_CONSTANTS = {"python": {"int_max_str_digits": sys.get_int_max_str_digits}}
 LARGEST_PAGE_SEED = 2**32 - 1     # latents.js seeds MT19937 with 32 bits, as torch's CPU generator does
+# What the Space sends with every file so that the page is cross-origin isolated (wasm threads).
+ISOLATION_HEADERS = {"cross-origin-embedder-policy": "require-corp", "cross-origin-opener-policy": "same-origin",
+                     "cross-origin-resource-policy": "cross-origin"}
 SPACE_FRONT_MATTER = """---
 title: DigitGAN
 emoji: ✏️
@@ -111,11 +114,7 @@ app_file: index.html
 pinned: false
 short_description: Handwritten digits from a GAN, made in your browser
 custom_headers:
-  cross-origin-embedder-policy: require-corp
-  cross-origin-opener-policy: same-origin
-  cross-origin-resource-policy: cross-origin
----
-"""
+""" + "".join(f"  {name}: {value}\n" for name, value in ISOLATION_HEADERS.items()) + "---\n"
 
 
 @dataclass

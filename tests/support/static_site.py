@@ -138,14 +138,23 @@ def exported_weights(tmp_path_factory) -> Path:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extra_headers: dict[str, str] = {}
+
+    def end_headers(self) -> None:
+        for name, value in self.extra_headers.items():
+            self.send_header(name, value)
+        super().end_headers()
+
     def log_message(self, *args) -> None:
         pass
 
 
 @contextlib.contextmanager
-def serving(folder: Path):
-    """`python -m http.server -d folder` in a thread on 127.0.0.1, a free port: yields the URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
+def serving(folder: Path, headers: dict[str, str] | None = None):
+    """`python -m http.server -d folder` in a thread on 127.0.0.1, a free port, sending `headers`
+    with every file too: yields the URL."""
+    handler_class = type("_Handler", (_QuietHandler,), {"extra_headers": dict(headers or {})})
+    handler = functools.partial(handler_class, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
