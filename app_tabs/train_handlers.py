@@ -176,23 +176,28 @@ class TrainHandlers:
         return self._manager().revert()
 
     @user_errors
-    def _timeline(self, run: str | None):
-        """The timeline of the run the panel shows (a listed run, else the current one)."""
+    def _shown_run(self, run: str | None) -> str | None:
+        """The run the panel shows: a listed run, else the current one (None without runs)."""
         manager = self._manager()
         status = manager.status(run if run in {r.name for r in manager.list_runs()} else None)
-        return manager.timeline(status.name) if status else None
+        return status.name if status else None
+
+    def _timeline(self, run: str | None):
+        name = self._shown_run(run)
+        return self._manager().timeline(name) if name else None
 
     @user_errors
     def timeline_slider(self, run: str | None, frames_shown: int | None) -> tuple:
         """(the timeline slider, the frame count now): over the run's frames so far, moved to
         the newest when a frame was added (a visitor scrubbing back is left alone otherwise)."""
-        timeline = self._timeline(run)
-        if timeline is None:
+        name = self._shown_run(run)
+        frames = self._manager().timeline_length(name) if name else 0  # polled: no picture is read
+        if not frames:
             return gr.Slider(visible=False), 0
-        if len(timeline) == frames_shown:
+        if frames == frames_shown:
             return gr.skip(), frames_shown
-        last = len(timeline) - 1
-        return gr.Slider(minimum=0, maximum=max(last, 1), value=last, step=1, visible=True), len(timeline)
+        last = frames - 1
+        return gr.Slider(minimum=0, maximum=max(last, 1), value=last, step=1, visible=True), frames
 
     @user_errors
     def timeline_frame(self, run: str | None, index) -> tuple:

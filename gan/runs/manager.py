@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 from ..files import atomic_write_json
 from ..inputs import as_batch_size, as_choice, as_run_name, as_train_seed, as_train_steps
 from ..model.timeline import Timeline
-from ..training.run_folder import CHECKPOINT_FILE, RUN_FILE, build_timeline
+from ..training.run_folder import CHECKPOINT_FILE, RUN_FILE, build_timeline, timeline_steps
 from .launcher import Launcher, ProcessLauncher
 from .presets import RUN_PRESETS
 from .publish import as_repo_id, push_run
@@ -138,6 +138,10 @@ class RunManager:
         the export writes it, without the exported generator's last frame); None before its
         first grid."""
         return build_timeline(self.run_dir(name))
+
+    def timeline_length(self, name: object) -> int:
+        """How many frames a listed run's timeline has so far (file names only: cheap to poll)."""
+        return len(timeline_steps(self.run_dir(name)))
 
     def running(self) -> RunStatus | None:
         return next((r for r in self.list_runs() if r.state == "running"), None)

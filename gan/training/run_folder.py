@@ -253,6 +253,17 @@ def window_means(history: list[dict], steps: list[int]) -> dict[str, np.ndarray]
     return means
 
 
+def _metrics_by_step(run_dir: Path) -> dict[int, dict]:
+    return {m["step"]: m for m in _read_list(run_dir / METRICS_HISTORY_FILE) if isinstance(m.get("step"), int)}
+
+
+def timeline_steps(run_dir: str | Path) -> list[int]:
+    """The steps of a run's timeline so far (what `build_timeline` gives without a generator),
+    from the file names alone: no picture is read."""
+    run_dir = Path(run_dir)
+    return thin(sorted(saved_grids(run_dir)), keep=set(_metrics_by_step(run_dir)))
+
+
 def build_timeline(run_dir: str | Path, generator: Generator | None = None, *,
                    num_classes: int = 10) -> Timeline | None:
     """The timeline of the run in `run_dir`, or None when it drew no grid. With `generator`
@@ -262,7 +273,7 @@ def build_timeline(run_dir: str | Path, generator: Generator | None = None, *,
     if generator is not None:
         num_classes = generator.num_classes
     history = _read_list(run_dir / HISTORY_FILE)
-    metrics = {m["step"]: m for m in _read_list(run_dir / METRICS_HISTORY_FILE) if isinstance(m.get("step"), int)}
+    metrics = _metrics_by_step(run_dir)
     last_step = max([*grids, *(e["step"] for e in history if isinstance(e.get("step"), int))], default=None)
     if last_step is None or (not grids and generator is None):
         return None
